@@ -1,0 +1,3 @@
+"""onnxkit: the ONNX system in Python."""
+from __future__ import annotations
+__version__ = "0.1.0"

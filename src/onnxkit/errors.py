@@ -1,0 +1,57 @@
+"""onnxkit's exceptions: one hierarchy, each error says what, where and what to do."""
+
+from __future__ import annotations
+
+
+class OnnxkitError(Exception):
+    """Base class of every error onnxkit raises on purpose."""
+
+
+class FormatError(OnnxkitError):
+    """Bytes that are not a valid ONNX protobuf message.
+
+    ``offset`` is the byte offset in the buffer being decoded where the problem
+    was found, ``message`` the protobuf message being read and ``field`` its field
+    (name, or number when unknown); any of them may be None.
+    """
+
+    def __init__(self, reason: str, *, offset: int | None = None, message: str | None = None,
+                 field: str | None = None) -> None:
+        self.reason = reason
+        self.offset = offset
+        self.message = message
+        self.field = field
+        where = []
+        if message:
+            where.append(f"{message}.{field}" if field else message)
+        if offset is not None:
+            where.append(f"byte offset {offset}")
+        super().__init__(f"{reason} (at {', '.join(where)})" if where else reason)
+
+
+class UnsupportedDataTypeError(OnnxkitError):
+    """A tensor element type onnxkit cannot represent or convert."""
+
+
+class DataSizeError(OnnxkitError):
+    """Tensor data whose size disagrees with its shape and element type."""
+
+
+class ExternalDataError(OnnxkitError):
+    """External tensor data that cannot be read: missing file, out-of-range bytes,
+    or a location outside the model's folder (refused, never read)."""
+
+
+class ParseError(OnnxkitError):
+    """Text that is not valid ONNX text syntax; carries line and column."""
+
+    def __init__(self, reason: str, *, line: int | None = None, column: int | None = None) -> None:
+        self.reason = reason
+        self.line = line
+        self.column = column
+        where = f" (line {line}, column {column})" if line is not None else ""
+        super().__init__(reason + where)
+
+
+class IRError(OnnxkitError):
+    """A misuse of the in-memory model API (e.g. a value from another graph)."""
