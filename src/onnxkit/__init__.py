@@ -1,3 +1,27 @@
-"""onnxkit: the ONNX system in Python."""
+"""onnxkit: the ONNX system in Python.
+
+Read and write ``.onnx`` files without copying their weights, build and edit
+graphs, print and parse the ONNX text syntax.
+
+>>> import onnxkit
+>>> model = onnxkit.load("model.onnx")          # doctest: +SKIP
+>>> onnxkit.save(model, "copy.onnx")            # doctest: +SKIP
+"""
+
 from __future__ import annotations
+
+from . import errors, ir, proto
+from ._io import load, load_proto, save, to_bytes, to_proto
+from .errors import OnnxkitError
+from .ir import (Attribute, AttributeType, DataType, Function, Graph, MapType, Model, Node,
+                 OptionalType, SequenceType, Shape, SparseTensor, SparseTensorType, Tensor,
+                 TensorType, Value)
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "Attribute", "AttributeType", "DataType", "Function", "Graph", "MapType", "Model", "Node",
+    "OnnxkitError", "OptionalType", "SequenceType", "Shape", "SparseTensor", "SparseTensorType",
+    "Tensor", "TensorType", "Value", "errors", "ir", "load", "load_proto", "proto", "save",
+    "to_bytes", "to_proto",
+]

@@ -1,0 +1,168 @@
+"""Loading and saving models: files are memory-mapped, tensor bytes stay in them.
+
+``load`` maps the file and decodes the messages; tensor data stays a view into
+the map (or into the external-data files, mapped on first use).  ``save``
+streams the encoded chunks to a temporary file beside the target and renames
+it into place, so a model can be saved over the very file it was loaded from.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import tempfile
+from typing import BinaryIO, Union
+
+from . import proto as P
+from .errors import FormatError, OnnxkitError
+from .ir import serde
+from .ir._core import Model
+from .ir._dtypes import DataType
+from .ir._tensor import ExternalFiles, TensorBase
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+#: protobuf refuses messages of 2 GiB or more; past this, save moves weights out.
+PROTOBUF_LIMIT = 2**31 - 1
+
+
+def _map_file(path: str) -> memoryview:
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size == 0:
+            return memoryview(b"")
+        return memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ))
+
+
+def load_proto(source, message: type = P.ModelProto):
+    """Decode ``source`` (a path, bytes-like or an open binary file) as one message,
+    memory-mapping files."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return message.from_bytes(source)
+    if hasattr(source, "read"):
+        return message.from_bytes(source.read())
+    path = os.fspath(source)
+    try:
+        buf = _map_file(path)
+    except OSError as e:
+        raise OnnxkitError(f"cannot read {path!r}: {e.strerror}") from None
+    try:
+        return message.from_bytes(buf)
+    except FormatError as e:
+        raise FormatError(f"{path}: {e.reason}", offset=e.offset, message=e.message,
+                          field=e.field) from None
+
+
+def load(source, *, base_dir: str | None = None) -> Model:
+    """Load a model from a path, bytes, or a binary file object.
+
+    Tensor data is not copied: it stays a view into the memory-mapped file until
+    read.  External data is looked up relative to the model's folder (or
+    ``base_dir``), and only there: locations that are absolute, contain ``..``
+    or resolve outside that folder raise :class:`~onnxkit.errors.ExternalDataError`.
+    """
+    if base_dir is None and not isinstance(source, (bytes, bytearray, memoryview)) \
+            and not hasattr(source, "read"):
+        base_dir = os.path.dirname(os.path.abspath(os.fspath(source)))
+    mp = load_proto(source)
+    return serde.deserialize_model(mp, base_dir, ExternalFiles())
+
+
+def to_proto(model: Model):
+    """The ModelProto of ``model`` with every tensor inline."""
+    return serde.serialize_model(model)
+
+
+def to_bytes(model: Model) -> bytes:
+    """Serialize ``model`` (external tensors are read and put inline)."""
+    return to_proto(model).to_bytes()
+
+
+class _ExternalWriter:
+    """Decides which tensors go to the external-data file and writes them there."""
+
+    def __init__(self, f: BinaryIO, location: str, threshold: int, align: int = 64) -> None:
+        self.f = f
+        self.location = location
+        self.threshold = threshold
+        self.align = align
+        self.offset = 0
+
+    def __call__(self, t: TensorBase, name: str | None):
+        if t.dtype == DataType.STRING or t.nbytes < self.threshold:
+            return None
+        pad = -self.offset % self.align
+        if pad:
+            self.f.write(b"\0" * pad)
+            self.offset += pad
+        data = t.raw_view()
+        self.f.write(data)
+        start = self.offset
+        self.offset += len(data)
+        return (self.location, start, len(data))
+
+
+def _total_tensor_bytes(model: Model) -> int:
+    total = 0
+    for g in serde._all_graphs(model):
+        for v in g.initializers.values():
+            total += v.const_value.nbytes if v.const_value.dtype != DataType.STRING else 0
+        for n in g:
+            for a in n.attributes.values():
+                if isinstance(a.value, TensorBase) and a.value.dtype != DataType.STRING:
+                    total += a.value.nbytes
+    return total
+
+
+def save(model: Model, path: PathLike, *, external_data: bool | None = None,
+         location: str | None = None, size_threshold: int = 1024) -> None:
+    """Write ``model`` to ``path``.
+
+    ``external_data``: True puts every tensor of at least ``size_threshold``
+    bytes into one file ``location`` (default: the model's file name plus
+    ``.data``) beside the model; False keeps everything inline; None (the
+    default) goes external only when the model would pass protobuf's 2 GiB limit.
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if external_data is None:
+        external_data = _total_tensor_bytes(model) > PROTOBUF_LIMIT - (64 << 20)
+    if location is None:
+        location = os.path.basename(path) + ".data"
+    if external_data:
+        from .ir._tensor import check_location
+        check_location(location, folder, None)
+    tmp_files = []
+    try:
+        place = None
+        data_tmp = None
+        if external_data:
+            fd, data_tmp = tempfile.mkstemp(dir=folder, prefix=".onnxkit-", suffix=".data")
+            tmp_files.append(data_tmp)
+            data_f = os.fdopen(fd, "wb")
+            place = _ExternalWriter(data_f, location, size_threshold)
+        try:
+            mp = serde.serialize_model(model, place)
+        finally:
+            if data_tmp is not None:
+                data_f.close()
+        chunks = mp.to_chunks()
+        size = sum(len(c) for c in chunks)
+        if size > PROTOBUF_LIMIT:
+            raise OnnxkitError(
+                f"the model would take {size} bytes, past protobuf's 2 GiB limit; "
+                "save it with external_data=True (and a smaller size_threshold)")
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".onnxkit-", suffix=".onnx")
+        tmp_files.append(tmp)
+        with os.fdopen(fd, "wb") as f:
+            f.writelines(chunks)
+        if data_tmp is not None:
+            os.replace(data_tmp, os.path.join(folder, location))
+        os.replace(tmp, path)
+        tmp_files.clear()
+    finally:
+        for t in tmp_files:
+            try:
+                os.unlink(t)
+            except OSError:
+                pass
