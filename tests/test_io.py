@@ -187,3 +187,43 @@ def test_model_over_2gib_loads_and_saves(tmp_path):
     assert v.shape == (n,) and v[0] == 1.5 and v[-1] == -2.5
     with pytest.raises(onnxkit.OnnxkitError, match="2 GiB"):
         onnxkit.save(model, out, external_data=False)
+
+
+def _fuzz_seed() -> bytes:
+    sub = onnx.helper.make_graph([onnx.helper.make_node("Relu", ["x"], ["r"])], "b", [],
+                                 [onnx.helper.make_tensor_value_info("r", 1, [2])])
+    g = onnx.helper.make_graph(
+        [onnx.helper.make_node("If", ["c"], ["y"], then_branch=sub, else_branch=sub),
+         onnx.helper.make_node("Cast", ["y"], ["z"], to=7, name="cast"),
+         onnx.helper.make_node("Constant", [], ["k"], value=nh.from_array(np.ones((2, 2), np.float16)))],
+        "g", [onnx.helper.make_tensor_value_info("c", 9, []),
+              onnx.helper.make_tensor_value_info("x", 1, ["N"])],
+        [onnx.helper.make_tensor_value_info("z", 7, [2]),
+         onnx.helper.make_tensor_value_info("k", 10, [2, 2])],
+        [nh.from_array(np.arange(6, dtype=np.int64).reshape(2, 3), "w")],
+        value_info=[onnx.helper.make_tensor_value_info("y", 1, [2])])
+    m = onnx.helper.make_model(g, functions=[onnx.helper.make_function(
+        "d", "F", ["a"], ["b"], [onnx.helper.make_node("Relu", ["a"], ["b"])],
+        [onnx.helper.make_opsetid("", 18)])])
+    return m.SerializeToString()
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_load_of_mutated_model_raises_only_onnxkit_errors(data):
+    raw = bytearray(_fuzz_seed())
+    for _ in range(data.draw(st.integers(1, 3))):
+        i = data.draw(st.integers(0, len(raw) - 1))
+        raw[i] = data.draw(st.integers(0, 255))
+    try:
+        m = onnxkit.load(bytes(raw))
+        out = onnxkit.to_bytes(m)
+        for v in m.graph.initializers.values():
+            v.const_value.numpy()
+    except onnxkit.OnnxkitError:
+        return
+    assert onnxkit.load(out) is not None
