@@ -131,10 +131,11 @@ class SparseTensorType(TensorType):
         return f"sparse_tensor({TensorType.__str__(self)})"
 
 
-class SequenceType(Type):
-    """A sequence of values of one type (``elem_type`` may be None: unknown)."""
+class _Wrapper(Type):
+    """A type made of one element type (``elem_type`` may be None: unknown)."""
 
     __slots__ = ("elem_type",)
+    _word = ""
 
     def __init__(self, elem_type: Type | None, denotation: str | None = None) -> None:
         self._set(elem_type=elem_type, denotation=denotation)
@@ -143,28 +144,24 @@ class SequenceType(Type):
         return (self.elem_type, self.denotation)
 
     def __repr__(self) -> str:
-        return f"SequenceType({self.elem_type!r})"
+        return f"{type(self).__name__}({self.elem_type!r})"
 
     def __str__(self) -> str:
-        return f"seq({self.elem_type})"
+        return f"{self._word}({self.elem_type})"
 
 
-class OptionalType(Type):
+class SequenceType(_Wrapper):
+    """A sequence of values of one type."""
+
+    __slots__ = ()
+    _word = "seq"
+
+
+class OptionalType(_Wrapper):
     """An optional value of one type."""
 
-    __slots__ = ("elem_type",)
-
-    def __init__(self, elem_type: Type | None, denotation: str | None = None) -> None:
-        self._set(elem_type=elem_type, denotation=denotation)
-
-    def _key(self) -> tuple:
-        return (self.elem_type, self.denotation)
-
-    def __repr__(self) -> str:
-        return f"OptionalType({self.elem_type!r})"
-
-    def __str__(self) -> str:
-        return f"optional({self.elem_type})"
+    __slots__ = ()
+    _word = "optional"
 
 
 class MapType(Type):
