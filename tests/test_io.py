@@ -227,3 +227,12 @@ def test_load_of_mutated_model_raises_only_onnxkit_errors(data):
     except onnxkit.OnnxkitError:
         return
     assert onnxkit.load(out) is not None
+
+
+def test_saved_files_get_the_usual_permissions(tmp_path):
+    m = onnxkit.load(_model({"w": np.ones(300, np.float32)}).SerializeToString())
+    onnxkit.save(m, tmp_path / "m.onnx", external_data=True, size_threshold=0)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    for name in ("m.onnx", "m.onnx.data"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask

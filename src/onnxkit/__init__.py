@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from . import errors, ir, proto
 from ._io import load, load_proto, save, to_bytes, to_proto
+from .builder import FunctionBuilder, GraphBuilder
 from .errors import OnnxkitError
 from .ir import (Attribute, AttributeType, DataType, Function, Graph, MapType, Model, Node,
                  OptionalType, SequenceType, Shape, SparseTensor, SparseTensorType, Tensor,
@@ -20,7 +21,7 @@ from .ir import (Attribute, AttributeType, DataType, Function, Graph, MapType, M
 __version__ = "0.1.0"
 
 __all__ = [
-    "Attribute", "AttributeType", "DataType", "Function", "Graph", "MapType", "Model", "Node",
+    "Attribute", "AttributeType", "DataType", "Function", "FunctionBuilder", "GraphBuilder", "Graph", "MapType", "Model", "Node",
     "OnnxkitError", "OptionalType", "SequenceType", "Shape", "SparseTensor", "SparseTensorType",
     "Tensor", "TensorType", "Value", "errors", "ir", "load", "load_proto", "proto", "save",
     "to_bytes", "to_proto",

@@ -114,6 +114,13 @@ def _total_tensor_bytes(model: Model) -> int:
     return total
 
 
+def _default_mode() -> int:
+    """The mode a plainly created file gets (mkstemp's files are owner-only)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def save(model: Model, path: PathLike, *, external_data: bool | None = None,
          location: str | None = None, size_threshold: int = 1024) -> None:
     """Write ``model`` to ``path``.
@@ -156,8 +163,11 @@ def save(model: Model, path: PathLike, *, external_data: bool | None = None,
         tmp_files.append(tmp)
         with os.fdopen(fd, "wb") as f:
             f.writelines(chunks)
+        mode = _default_mode()
         if data_tmp is not None:
+            os.chmod(data_tmp, mode)
             os.replace(data_tmp, os.path.join(folder, location))
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
         tmp_files.clear()
     finally:

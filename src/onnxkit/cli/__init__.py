@@ -1,0 +1,82 @@
+"""The ``onnxkit`` command.
+
+Each subcommand is a module of this package with ``NAME``, ``HELP``,
+``add_arguments(parser)`` and ``run(args) -> int``; add one by listing it in
+:data:`COMMANDS`.  :func:`main` is the console-script entry point: errors of
+onnxkit (and OSError) become one line ``onnxkit: error: ...`` on stderr and
+exit status 1, usage errors status 2, Ctrl-C status 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Sequence
+
+from ..errors import OnnxkitError
+from . import _convert, _demo, _info, _print
+
+COMMANDS = [_info, _print, _convert, _demo]
+
+PROG = "onnxkit"
+
+
+class UsageError(Exception):
+    """A command line that does not parse (exit status 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
+    parser = _Parser(prog=PROG, description="Read, write, inspect and convert ONNX models.")
+    parser.add_argument("--version", action="version", version=f"onnxkit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    for mod in COMMANDS:
+        p = sub.add_parser(mod.NAME, help=mod.HELP, description=mod.__doc__)
+        mod.add_arguments(p)
+        p.set_defaults(run=mod.run)
+    return parser
+
+
+def _one_line(e: BaseException) -> str:
+    if isinstance(e, OSError) and e.strerror:
+        msg = f"{e.filename}: {e.strerror}" if e.filename else e.strerror
+    else:
+        msg = str(e) or type(e).__name__
+    return " ".join(msg.split())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``onnxkit`` command line; returns the exit status."""
+    parser = build_parser()
+    try:
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as e:  # --help, --version
+            return e.code if isinstance(e.code, int) else 0
+        if args.command is None:
+            parser.print_help()
+            return 2
+        return args.run(args)
+    except UsageError as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # the reader went away (e.g. `onnxkit print m.onnx | head`): stop quietly
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 1
+    except (OnnxkitError, OSError) as e:
+        print(f"{PROG}: error: {_one_line(e)}", file=sys.stderr)
+        return 1

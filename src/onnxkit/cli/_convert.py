@@ -1,0 +1,53 @@
+"""Load a model and save it again, with its tensors inline or in an
+external-data file beside it.  Without --external-data or --inline, tensors go
+external only when the model would pass protobuf's 2 GiB limit."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+NAME = "convert"
+HELP = "save a model again, inline or with external data"
+
+
+def _nonneg_int(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {s!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative: {v}")
+    return v
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL", help="the .onnx file to read")
+    p.add_argument("out", metavar="OUT", help="the .onnx file to write")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--external-data", action="store_true",
+                      help="put tensors of at least --size-threshold bytes in one file beside OUT")
+    mode.add_argument("--inline", action="store_true", help="keep every tensor inside OUT")
+    p.add_argument("--location", metavar="NAME",
+                   help="name of the external-data file, relative to OUT's folder "
+                        "(default: OUT's file name + '.data'); implies --external-data")
+    p.add_argument("--size-threshold", metavar="BYTES", type=_nonneg_int, default=1024,
+                   help="smallest tensor that goes to external data (default: 1024)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .. import load, save
+    from . import UsageError
+    from ._info import external_files, human_bytes, plural
+
+    if args.inline and args.location:
+        raise UsageError("--location needs external data; it cannot go with --inline")
+    external = True if (args.external_data or args.location) else (False if args.inline else None)
+    model = load(args.model)
+    save(model, args.out, external_data=external, location=args.location,
+         size_threshold=args.size_threshold)
+    print(f"wrote {args.out} ({human_bytes(os.path.getsize(args.out))})")
+    for loc, (count, size, _) in sorted(external_files(load(args.out)).items()):
+        print(f"wrote {os.path.join(os.path.dirname(args.out), loc)} "
+              f"({human_bytes(size)} in {plural(count, 'tensor')})")
+    return 0
