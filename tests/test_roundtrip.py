@@ -46,3 +46,16 @@ def test_proto_layer_alone_round_trips_bytes_exactly():
     for path in conformance_files(("simple", "pytorch-operator")):
         data = open(path, "rb").read()
         assert onnxkit.proto.ModelProto.from_bytes(data).to_bytes() == data, path
+
+
+def test_test_data_files_round_trip_as_tensors():
+    """The input/output .pb files beside the conformance models are TensorProtos."""
+    import glob
+
+    from .conftest import _data_dir
+
+    files = sorted(glob.glob(os.path.join(_data_dir(), "**", "*.pb"), recursive=True))
+    assert len(files) > 100
+    for path in files:
+        data = open(path, "rb").read()
+        assert onnxkit.proto.TensorProto.from_bytes(data).to_bytes() == data, path
