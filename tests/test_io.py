@@ -236,3 +236,17 @@ def test_saved_files_get_the_usual_permissions(tmp_path):
     os.umask(umask)
     for name in ("m.onnx", "m.onnx.data"):
         assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_external_location_in_a_new_subfolder(tmp_path):
+    m = onnxkit.load(_model({"w": np.arange(300, dtype=np.float32)}).SerializeToString())
+    onnxkit.save(m, tmp_path / "m.onnx", external_data=True, location="sub/w.bin", size_threshold=0)
+    assert (tmp_path / "sub" / "w.bin").exists()
+    np.testing.assert_array_equal(
+        onnx.numpy_helper.to_array(onnx.load(tmp_path / "m.onnx").graph.initializer[0]), np.arange(300))
+
+
+def test_save_into_a_missing_folder_is_an_onnxkit_error(tmp_path):
+    m = onnxkit.load(_model({"w": np.ones(4, np.float32)}).SerializeToString())
+    with pytest.raises(onnxkit.OnnxkitError, match="cannot save"):
+        onnxkit.save(m, tmp_path / "nope" / "m.onnx")

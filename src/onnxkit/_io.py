@@ -166,10 +166,14 @@ def save(model: Model, path: PathLike, *, external_data: bool | None = None,
         mode = _default_mode()
         if data_tmp is not None:
             os.chmod(data_tmp, mode)
-            os.replace(data_tmp, os.path.join(folder, location))
+            target = os.path.join(folder, location)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            os.replace(data_tmp, target)
         os.chmod(tmp, mode)
         os.replace(tmp, path)
         tmp_files.clear()
+    except OSError as e:
+        raise OnnxkitError(f"cannot save {path!r}: {e.strerror or e}") from None
     finally:
         for t in tmp_files:
             try:
