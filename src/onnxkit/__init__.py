@@ -14,6 +14,7 @@ from . import errors, ir, proto
 from ._io import load, load_proto, save, to_bytes, to_proto
 from .builder import FunctionBuilder, GraphBuilder
 from .errors import OnnxkitError
+from .text import parse, to_text
 from .ir import (Attribute, AttributeType, DataType, Function, Graph, MapType, Model, Node,
                  OptionalType, SequenceType, Shape, SparseTensor, SparseTensorType, Tensor,
                  TensorType, Value)
@@ -23,6 +24,6 @@ __version__ = "0.1.0"
 __all__ = [
     "Attribute", "AttributeType", "DataType", "Function", "FunctionBuilder", "GraphBuilder", "Graph", "MapType", "Model", "Node",
     "OnnxkitError", "OptionalType", "SequenceType", "Shape", "SparseTensor", "SparseTensorType",
-    "Tensor", "TensorType", "Value", "errors", "ir", "load", "load_proto", "proto", "save",
-    "to_bytes", "to_proto",
+    "Tensor", "TensorType", "Value", "errors", "ir", "load", "load_proto", "parse", "proto", "save",
+    "to_bytes", "to_proto", "to_text",
 ]
