@@ -188,7 +188,8 @@ class OpaqueType(Type):
 
     __slots__ = ("domain", "name")
 
-    def __init__(self, domain: str = "", name: str = "", denotation: str | None = None) -> None:
+    def __init__(self, domain: str | None = None, name: str | None = None,
+                 denotation: str | None = None) -> None:
         self._set(domain=domain, name=name, denotation=denotation)
 
     def _key(self) -> tuple:

@@ -75,12 +75,25 @@ def _finish(obj: Any, msg: Any) -> Any:
     return msg
 
 
+class _Props(dict):
+    """metadata_props read from a file whose keys repeat: a plain dict (last
+    entry wins) that remembers the entries, so an unchanged one saves as read."""
+
+    _raw: list
+
+
 def _props_in(entries: list) -> dict:
-    return {e.key: e.value for e in entries}
+    props = {e.key: e.value for e in entries}
+    if len(props) < len(entries):
+        props = _Props(props)
+        props._raw = [(e.key, e.value) for e in entries]
+    return props
 
 
 def _props_out(props: dict) -> list:
-    return [P.StringStringEntryProto(key=k, value=v) for k, v in props.items()]
+    raw = getattr(props, "_raw", None)
+    items = raw if raw is not None and dict(raw) == props else props.items()
+    return [P.StringStringEntryProto(key=k, value=v) for k, v in items]
 
 
 # ---------------------------------------------------------------- types
@@ -523,8 +536,8 @@ def _opsets_in(entries) -> tuple[dict[str, int], list | None]:
 
 def _opsets_out(obj: Any, opsets: dict[str, int]) -> list:
     raw = obj._extras.get("opsets") if obj._extras else None
-    if raw is not None and {(d or ""): (v or 0) for d, v in raw} == opsets and \
-            len({d or "" for d, _ in raw}) == len(opsets):
+    if raw is not None and _opsets_in([P.OperatorSetIdProto(domain=d, version=v)
+                                       for d, v in raw])[0] == opsets:
         return [P.OperatorSetIdProto(domain=d, version=v) for d, v in raw]
     return [P.OperatorSetIdProto(domain=d, version=v) for d, v in opsets.items()]
 
