@@ -104,7 +104,7 @@ class _ExternalWriter:
 
 def _total_tensor_bytes(model: Model) -> int:
     total = 0
-    for g in serde._all_graphs(model):
+    for g in model.all_graphs():
         for v in g.initializers.values():
             total += v.const_value.nbytes if v.const_value.dtype != DataType.STRING else 0
         for n in g:

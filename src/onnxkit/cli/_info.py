@@ -90,20 +90,9 @@ def _table(rows: list[tuple[str, str]], indent: str = "  ") -> list[str]:
 # ------------------------------------------------------------ walking the model
 
 
-def all_graphs(model: Model) -> Iterator[Graph]:
-    """The main graph and every subgraph in it (function bodies not included)."""
-    stack = [model.graph]
-    while stack:
-        g = stack.pop()
-        yield g
-        for n in g:
-            stack.extend(reversed(n.subgraphs()))
-
-
 def _tensors(model: Model) -> Iterator[TensorBase]:
     """Every tensor: initializers, sparse initializers' parts, attribute tensors."""
-    graphs = list(all_graphs(model)) + [f.graph for f in model.functions]
-    for g in graphs:
+    for g in model.all_graphs():
         for v in g.initializers.values():
             yield v.const_value
         for s in g.sparse_initializers:
@@ -129,7 +118,7 @@ def _size(t: TensorBase) -> tuple[int, int]:
 def parameter_stats(model: Model) -> tuple[int, int, int]:
     """(initializers, elements, bytes) over the main graph and its subgraphs."""
     n = elems = size = 0
-    for g in all_graphs(model):
+    for g in model.graph.all_graphs():
         for v in g.initializers.values():
             c, b = _size(v.const_value)
             n, elems, size = n + 1, elems + c, size + b

@@ -411,6 +411,14 @@ class Graph:
     def __len__(self) -> int:
         return self._count
 
+    def all_graphs(self) -> list[Graph]:
+        """This graph and every subgraph nested in its nodes, depth first."""
+        out: list[Graph] = [self]
+        for n in self:
+            for sub in n.subgraphs():
+                out.extend(sub.all_graphs())
+        return out
+
     @property
     def nodes(self) -> list[Node]:
         return list(self)
@@ -676,6 +684,13 @@ class Model:
     def opset(self) -> int | None:
         """The version of the default domain (ai.onnx), if imported."""
         return self.opset_imports.get("", self.opset_imports.get("ai.onnx"))
+
+    def all_graphs(self) -> list[Graph]:
+        """Every graph of the model with its nested subgraphs: the main graph,
+        the function bodies, then the training-info graphs."""
+        tops = [self.graph, *(f.graph for f in self.functions)]
+        tops += [g for t in self.training_info for g in (t.initialization, t.algorithm) if g is not None]
+        return [g for top in tops for g in top.all_graphs()]
 
     def get_function(self, domain: str, name: str, overload: str = "") -> Function | None:
         for f in self.functions:

@@ -712,7 +712,7 @@ def _value_info_values(g: Graph) -> list[Value]:
 
 def assign_names(model: Model) -> None:
     """Give every unnamed value a unique name (builder-made values may have none)."""
-    graphs = _all_graphs(model)
+    graphs = model.all_graphs()
     used: set[str] = set()
     for g in graphs:
         for v in _graph_values(g):
@@ -737,25 +737,6 @@ def _graph_values(g: Graph):
             if v is not None:
                 yield v
     yield from g.outputs
-
-
-def _all_graphs(model: Model) -> list[Graph]:
-    out: list[Graph] = []
-
-    def walk(g: Graph) -> None:
-        out.append(g)
-        for n in g:
-            for sub in n.subgraphs():
-                walk(sub)
-
-    walk(model.graph)
-    for f in model.functions:
-        walk(f.graph)
-    for t in model.training_info:
-        for g in (t.initialization, t.algorithm):
-            if g is not None:
-                walk(g)
-    return out
 
 
 def serialize_model(m: Model, place: ExternalPlacer | None = None):

@@ -326,7 +326,9 @@ class _Parser:
         except ParseError:
             raise self.error(f"expected {what}, found {self.found()}") from None
 
-    def float32(self, text: str, pos: int) -> float:
+    def _float(self, text: str, pos: int, limit: float, kind: str) -> float:
+        """A floating-point literal; ``inf``/``nan`` words pass, a finite one
+        at or above ``limit`` in magnitude is an error."""
         special = _SPECIAL_FLOATS.get(text.lstrip("-").lower())
         if special is not None:
             return -special if text.startswith("-") else special
@@ -334,21 +336,15 @@ class _Parser:
             d = float(text)
         except ValueError:
             raise self.error(f"{_clip(text)!r} is not a valid number", pos) from None
-        if abs(d) >= _FLT_OVERFLOW:
-            raise self.error(f"{_clip(text)} is too large for a float", pos)
-        return _round_to_float32(text, d)
+        if abs(d) >= limit:
+            raise self.error(f"{_clip(text)} is too large for a {kind}", pos)
+        return d
+
+    def float32(self, text: str, pos: int) -> float:
+        return _round_to_float32(text, self._float(text, pos, _FLT_OVERFLOW, "float"))
 
     def float64(self, text: str, pos: int) -> float:
-        special = _SPECIAL_FLOATS.get(text.lstrip("-").lower())
-        if special is not None:
-            return -special if text.startswith("-") else special
-        try:
-            d = float(text)
-        except ValueError:
-            raise self.error(f"{_clip(text)!r} is not a valid number", pos) from None
-        if d in (float("inf"), float("-inf")):
-            raise self.error(f"{_clip(text)} is too large for a double", pos)
-        return d
+        return self._float(text, pos, float("inf"), "double")
 
     # types ----------------------------------------------------------------
     def type_(self) -> Type:

@@ -21,7 +21,7 @@ from ..ir._dtypes import DataType
 from ..ir._tensor import ExternalTensor, ProtoTensor, TensorBase
 from ..ir._types import (MapType, OpaqueType, OptionalType, SequenceType, SparseTensorType,
                          TensorType, Type)
-from ..ir.serde import _all_graphs, _graph_values, _value_info_values
+from ..ir.serde import _graph_values, _value_info_values
 
 _ID = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
@@ -503,24 +503,13 @@ def _auto_names(graphs: list[Graph], extra: Iterable[Value] = ()) -> dict[int, s
 
 
 def _graphs_of(obj: Any) -> list[Graph]:
-    if isinstance(obj, Model):
-        return _all_graphs(obj)
-    out: list[Graph] = []
-
-    def walk(g: Graph) -> None:
-        out.append(g)
-        for n in g:
-            for sub in n.subgraphs():
-                walk(sub)
-
-    if isinstance(obj, Graph):
-        walk(obj)
-    elif isinstance(obj, Function):
-        walk(obj.graph)
-    elif isinstance(obj, Node):
-        for sub in obj.subgraphs():
-            walk(sub)
-    return out
+    if isinstance(obj, (Model, Graph)):
+        return obj.all_graphs()
+    if isinstance(obj, Function):
+        return obj.graph.all_graphs()
+    if isinstance(obj, Node):
+        return [g for sub in obj.subgraphs() for g in sub.all_graphs()]
+    return []  # to_text refuses it
 
 
 def to_text(obj: Model | Graph | Function | Node) -> str:
