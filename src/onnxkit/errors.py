@@ -55,3 +55,27 @@ class ParseError(OnnxkitError):
 
 class IRError(OnnxkitError):
     """A misuse of the in-memory model API (e.g. a value from another graph)."""
+
+
+class CheckError(OnnxkitError):
+    """A model that breaks the ONNX rules; ``problems`` lists every one found."""
+
+    def __init__(self, problems: list) -> None:
+        self.problems = list(problems)
+        n = len(self.problems)
+        head = f"{n} problem{'s' if n != 1 else ''} found:\n"
+        super().__init__(head + "\n".join(f"  - {p}" for p in self.problems))
+
+
+class InferenceError(OnnxkitError):
+    """Shape & type inference found a contradiction (names the node and value)."""
+
+
+class InvalidInputError(OnnxkitError):
+    """Inputs given to a session that do not fit the model (names the input,
+    what was expected and what was given)."""
+
+
+class RunError(OnnxkitError):
+    """A node failed while running (names the node, its op type and its inputs),
+    or a model cannot be run (an operator without a kernel)."""

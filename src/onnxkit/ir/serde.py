@@ -766,3 +766,13 @@ def serialize_model(m: Model, place: ExternalPlacer | None = None):
         functions=[w.function(f) for f in m.functions],
         configuration=list(m.configuration))
     return _finish(m, mp)
+
+
+def deserialize_function(fp) -> Function:
+    """A :class:`Function` from a FunctionProto message (no external data)."""
+    return _Reader(None, None).function(fp)
+
+
+def serialize_function(f: Function):
+    """The FunctionProto message of a :class:`Function`."""
+    return _Writer(None).function(f)

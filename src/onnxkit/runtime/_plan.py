@@ -1,0 +1,322 @@
+"""A graph turned into a list of steps, once; run many times.
+
+A :class:`Plan` resolves every node's kernel (or the function that defines the
+op: a model-local function, or the body the ONNX spec gives), converts the
+attributes to the Python values kernels take, and knows after which step each
+value is last read, so it can be freed.  Values are keyed by the IR
+:class:`~onnxkit.ir.Value` objects themselves: a subgraph reads its outer
+scope's values with no name lookups.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import OnnxkitError, RunError
+from ..ir import AttributeType, Graph, Node, Value
+from ..ops._registry import KernelContext, find_kernel
+
+__all__ = ["Plan", "describe_value"]
+
+_MAX_FUNCTION_DEPTH = 64
+
+
+class _GraphAttr:
+    """A GRAPH attribute at plan time: the subgraph's plan, bound to the run's
+    values when the node runs."""
+
+    __slots__ = ("plan",)
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+
+
+class BoundGraph:
+    """A subgraph as a kernel sees it: ``g(*inputs) -> list of outputs``."""
+
+    __slots__ = ("plan", "env")
+
+    def __init__(self, plan: Plan, env: dict) -> None:
+        self.plan = plan
+        self.env = env
+
+    @property
+    def graph(self) -> Graph:
+        return self.plan.graph
+
+    def __call__(self, *inputs: Any) -> list:
+        return self.plan.run_subgraph(self.env, inputs)
+
+
+def _decode(s: Any) -> Any:
+    if isinstance(s, (bytes, bytearray)):
+        try:
+            return bytes(s).decode()
+        except UnicodeDecodeError:
+            return bytes(s)
+    return s
+
+
+class _Step:
+    __slots__ = ("index", "node", "fn", "context", "attrs", "graph_attrs", "inputs", "outputs", "free",
+                 "function")
+
+    def __init__(self, index: int, node: Node) -> None:
+        self.index = index
+        self.node = node
+        self.fn: Callable | None = None
+        self.context = False
+        self.attrs: dict[str, Any] = {}
+        self.graph_attrs: list[str] = []
+        self.inputs: list[Value | None] = list(node.inputs)
+        while self.inputs and self.inputs[-1] is None:   # trailing absent inputs are not passed
+            self.inputs.pop()
+        self.outputs: list[Value] = list(node.outputs)
+        self.free: list[Value] = []
+        self.function: Plan | None = None
+
+
+class Plan:
+    """The steps of one graph (or function body) under given opsets."""
+
+    def __init__(self, graph: Graph, opsets: dict[str, int], functions: dict | None = None, *,
+                 rng: np.random.Generator | None = None, keep: bool = False,
+                 attr_binding: dict[str, Any] | None = None, depth: int = 0,
+                 where: str = "") -> None:
+        self.graph = graph
+        self.opsets = opsets
+        self.functions = functions or {}
+        self.rng = rng if rng is not None else np.random.default_rng()
+        self.depth = depth
+        self.where = where          # "" for the main graph, else e.g. "If node 'n' then_branch"
+        self.steps: list[_Step] = []
+        produced: set[int] = {id(v) for v in graph.inputs}
+        self.constants: dict[Value, Any] = {}
+        for v in graph.initializers.values():
+            if v.const_value is not None:
+                self.constants[v] = v.const_value.numpy()
+            produced.add(id(v))
+        for i, node in enumerate(graph):
+            step = _Step(i, node)
+            self._resolve(step, attr_binding)
+            self.steps.append(step)
+            produced.update(id(v) for v in node.outputs)
+        # values read from enclosing scopes (free variables of this graph and its subgraphs)
+        self.outer: list[Value] = []
+        seen: set[int] = set()
+        for step in self.steps:
+            reads = [v for v in step.inputs if v is not None]
+            for name in step.graph_attrs:
+                reads.extend(step.attrs[name].plan.outer if isinstance(step.attrs[name], _GraphAttr)
+                             else [v for p in step.attrs[name] for v in p.plan.outer])
+            for v in reads:
+                if id(v) not in produced and id(v) not in seen:
+                    seen.add(id(v))
+                    self.outer.append(v)
+        if not keep:
+            self._plan_frees()
+
+    # ------------------------------------------------------------ planning
+    def _resolve(self, step: _Step, binding: dict[str, Any] | None) -> None:
+        node = step.node
+        domain = node.domain or ""
+        if domain == "ai.onnx":
+            domain = ""
+        opset = self.opsets.get(domain)
+        for name, a in node.attributes.items():
+            if a.ref_attr_name is not None:
+                if binding is None or a.ref_attr_name not in binding:
+                    continue        # unbound reference: the attribute is absent
+                value = binding[a.ref_attr_name]
+            else:
+                value = self._attr_value(node, a)
+            step.attrs[name] = value
+            if isinstance(value, _GraphAttr) or (isinstance(value, list) and value
+                                                 and isinstance(value[0], _GraphAttr)):
+                step.graph_attrs.append(name)
+        key = (domain, node.op_type, node.overload or "")
+        if key in self.functions:       # a model-local function takes precedence
+            step.function = self._function_plan(node, self.functions[key], step.attrs)
+            return
+        reg = find_kernel(node.op_type, opset, domain) if opset is not None else None
+        if reg is not None:
+            step.fn, step.context = reg.fn, reg.context
+            return
+        from ..defs import get_schema
+        schema = get_schema(node.op_type, opset, domain) if opset is not None else None
+        body = schema.function(opset) if schema is not None else None
+        if body is not None:
+            step.function = self._function_plan(node, body, step.attrs, schema=schema)
+            return
+        if opset is None:
+            raise RunError(f"{self._where(step)}: the model imports no opset for domain "
+                           f"{domain or 'ai.onnx'!r}")
+        raise RunError(f"{self._where(step)}: no kernel for {domain + '::' if domain else ''}"
+                       f"{node.op_type} at opset {opset}, and no function defines it")
+
+    def _attr_value(self, node: Node, a) -> Any:
+        t, v = a.type, a.value
+        if t == AttributeType.GRAPH:
+            return _GraphAttr(self._subplan(v, node, a.name))
+        if t == AttributeType.GRAPHS:
+            return [_GraphAttr(self._subplan(g, node, a.name)) for g in v]
+        if t == AttributeType.TENSOR:
+            return v.numpy()
+        if t == AttributeType.TENSORS:
+            return [x.numpy() for x in v]
+        if t == AttributeType.STRING:
+            return _decode(v)
+        if t == AttributeType.STRINGS:
+            return [_decode(x) for x in v]
+        if t in (AttributeType.FLOATS, AttributeType.INTS):
+            return list(v)
+        return v
+
+    def _subplan(self, g: Graph, node: Node, attr: str) -> Plan:
+        return Plan(g, self.opsets, self.functions, rng=self.rng, depth=self.depth,
+                    where=f"{self.where + ' > ' if self.where else ''}{node.op_type} node "
+                          f"{node.name!r} {attr}")
+
+    def _function_plan(self, node: Node, fn, attrs: dict[str, Any], schema=None) -> Plan:
+        if self.depth >= _MAX_FUNCTION_DEPTH:
+            raise RunError(f"functions nested more than {_MAX_FUNCTION_DEPTH} deep at node "
+                           f"{node.name!r} ({node.op_type}): is a function calling itself?")
+        binding: dict[str, Any] = {}
+        for d in getattr(fn, "attribute_defaults", ()):
+            binding[d.name] = self._attr_value(node, d)
+        if schema is not None:
+            for name, ad in schema.attributes.items():
+                if ad.default is not None and name not in binding:
+                    binding[name] = list(ad.default) if isinstance(ad.default, tuple) else ad.default
+        binding.update(attrs)
+        opsets = dict(self.opsets)
+        opsets.update({("" if k == "ai.onnx" else k): v for k, v in fn.opset_imports.items()})
+        return Plan(fn.graph, opsets, self.functions, rng=self.rng, attr_binding=binding,
+                    depth=self.depth + 1, where=f"{self.where + ' > ' if self.where else ''}function "
+                                                 f"{fn.domain}.{fn.name} (node {node.name!r})")
+
+    def _plan_frees(self) -> None:
+        last: dict[int, tuple[int, Value]] = {}
+        for step in self.steps:
+            for v in step.inputs:
+                if v is not None:
+                    last[id(v)] = (step.index, v)
+        keep = {id(v) for v in self.graph.outputs}
+        local = {id(v) for s in self.steps for v in s.outputs} | {id(v) for v in self.graph.inputs}
+        for key, (i, v) in last.items():
+            if key not in keep and key in local:
+                self.steps[i].free.append(v)
+
+    # ------------------------------------------------------------ running
+    def _where(self, step: _Step) -> str:
+        n = step.node
+        s = f"node {step.index} {n.name!r} ({n.domain + '::' if n.domain else ''}{n.op_type})"
+        return f"{self.where} > {s}" if self.where else s
+
+    def run(self, env: dict, *, keep_all: bool = False, profile: list | None = None,
+            on_node: Callable | None = None) -> dict:
+        """Run every step over ``env`` ({Value: value}, holding the inputs and
+        outer-scope values); returns ``env`` with the outputs added."""
+        for v, a in self.constants.items():
+            if v not in env:
+                env[v] = a
+        for step in self.steps:
+            args = []
+            for v in step.inputs:
+                if v is None:
+                    args.append(None)
+                else:
+                    try:
+                        args.append(env[v])
+                    except KeyError:
+                        raise RunError(f"{self._where(step)}: input {v.name!r} has no value "
+                                       "(not a graph input, initializer or earlier output)") from None
+            t0 = time.perf_counter() if profile is not None else 0.0
+            results = self._call(step, args, env)
+            if profile is not None:
+                profile.append((step, time.perf_counter() - t0, results))
+            for v, r in zip(step.outputs, results):
+                if v.name or not keep_all:
+                    env[v] = r
+            if on_node is not None:
+                on_node(step.node, args, results)
+            if not keep_all:
+                for v in step.free:
+                    env.pop(v, None)
+        return env
+
+    def _call(self, step: _Step, args: list, env: dict) -> tuple:
+        n_out = len(step.outputs)
+        try:
+            if step.function is not None:
+                return tuple(step.function.run_subgraph(env, args))
+            attrs = step.attrs
+            if step.graph_attrs:
+                attrs = dict(attrs)
+                for name in step.graph_attrs:
+                    a = attrs[name]
+                    attrs[name] = BoundGraph(a.plan, env) if isinstance(a, _GraphAttr) \
+                        else [BoundGraph(x.plan, env) for x in a]
+            if step.context:
+                ctx = KernelContext(step.node, self.opsets, n_out, self.rng, self._run_function)
+                r = step.fn(ctx, *args, **attrs)
+            else:
+                r = step.fn(*args, **attrs)
+        except OnnxkitError as e:
+            if isinstance(e, RunError) and str(e).startswith(("node ", self.where or "node ")):
+                raise
+            raise RunError(f"{self._where(step)} failed: {e}\n  inputs: {_describe_args(args)}") from e
+        except Exception as e:  # a kernel's own failure: say which node and on what
+            raise RunError(f"{self._where(step)} failed: {type(e).__name__}: {e}\n"
+                           f"  inputs: {_describe_args(args)}") from e
+        if not isinstance(r, tuple):
+            r = (r,)
+        if len(r) < n_out:
+            r = r + (None,) * (n_out - len(r))
+        return tuple(np.asarray(x) if isinstance(x, np.generic) else x for x in r)
+
+    def _run_function(self, domain: str, name: str, inputs: list, attrs: dict) -> list:
+        raise RunError("calling functions from kernels is not supported")
+
+    def run_subgraph(self, outer_env: dict, inputs) -> list:
+        """Run as a subgraph / function body: bind the formal inputs, read outer
+        values from ``outer_env``, return the outputs in order."""
+        env: dict = {}
+        for v in self.outer:
+            if v in outer_env:
+                env[v] = outer_env[v]
+        formals = self.graph.inputs
+        if len(inputs) > len(formals):
+            raise RunError(f"{self.where or 'subgraph'}: given {len(inputs)} inputs, the graph has "
+                           f"{len(formals)}")
+        for v, x in zip(formals, inputs):
+            env[v] = x
+        self.run(env)
+        out = []
+        for v in self.graph.outputs:
+            if v in env:
+                out.append(env[v])
+            elif not v.name:
+                out.append(None)
+            else:
+                raise RunError(f"{self.where or 'subgraph'}: output {v.name!r} was not computed")
+        return out
+
+
+def describe_value(x: Any) -> str:
+    if isinstance(x, np.ndarray):
+        return f"{x.dtype}{list(x.shape)}"
+    if x is None:
+        return "None"
+    if isinstance(x, list):
+        return f"sequence[{len(x)}]" + (f" of {describe_value(x[0])}" if x else "")
+    if isinstance(x, dict):
+        return f"map[{len(x)}]"
+    return type(x).__name__
+
+
+def _describe_args(args: list) -> str:
+    return ", ".join(describe_value(a) for a in args) or "(none)"

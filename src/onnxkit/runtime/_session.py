@@ -1,0 +1,194 @@
+"""``Session``: load a model once, run it many times (the onnxruntime API)."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from ..errors import InvalidInputError, RunError
+from ..ir import DataType, Model, OptionalType, SequenceType, TensorType, Type, Value
+from ._plan import Plan, describe_value
+
+__all__ = ["NodeArg", "NodeProfile", "Session", "run"]
+
+
+@dataclass(frozen=True)
+class NodeArg:
+    """A graph input or output as onnxruntime describes it."""
+    name: str
+    type: str                 # "tensor(float)", "seq(tensor(int64))", ...
+    shape: list | None        # ints, symbols (str) and None; None when the rank is unknown
+
+
+@dataclass(frozen=True)
+class NodeProfile:
+    index: int
+    name: str
+    op_type: str
+    seconds: float
+    output_shapes: list
+    output_bytes: int
+
+
+def _type_str(t: Type | None) -> str:
+    if t is None:
+        return "unknown"
+    if isinstance(t, TensorType):
+        dt = t.elem_type
+        return f"tensor({dt.short_name if dt is not None else 'undefined'})"
+    if isinstance(t, SequenceType):
+        return f"seq({_type_str(t.elem_type)})"
+    if isinstance(t, OptionalType):
+        return f"optional({_type_str(t.elem_type)})"
+    return str(t)
+
+
+def _as_model(model_or_path: Any) -> Model:
+    if isinstance(model_or_path, Model):
+        return model_or_path
+    if isinstance(model_or_path, (str, os.PathLike, bytes, bytearray, memoryview)):
+        from .._io import load
+        return load(model_or_path)
+    if hasattr(model_or_path, "SerializeToString"):      # an onnx ModelProto
+        from .._io import load
+        return load(model_or_path.SerializeToString())
+    raise TypeError(f"Session takes a Model, a path or bytes, not {type(model_or_path).__name__}")
+
+
+class Session:
+    """Run a model: ``Session(model_or_path).run(None, {"x": array})``.
+
+    ``seed`` seeds the generator of random ops that carry no seed of their own.
+    """
+
+    def __init__(self, model_or_path: Any, *, seed: int | None = None) -> None:
+        self.model = _as_model(model_or_path)
+        opsets = {("" if k == "ai.onnx" else k): v for k, v in self.model.opset_imports.items()}
+        functions = {(f.domain, f.name, f.overload or ""): f for f in self.model.functions}
+        self._plan = Plan(self.model.graph, opsets, functions, rng=np.random.default_rng(seed))
+        g = self.model.graph
+        init = set(g.initializers)
+        self._inputs = [v for v in g.inputs if v.name not in init]
+        self._all_inputs = {v.name: v for v in g.inputs}
+        self._outputs = {v.name: v for v in g.outputs}
+        self.last_profile: list[NodeProfile] | None = None
+
+    # description ---------------------------------------------------------
+    def get_inputs(self) -> list[NodeArg]:
+        return [_arg(v) for v in self._inputs]
+
+    def get_outputs(self) -> list[NodeArg]:
+        return [_arg(v) for v in self.model.graph.outputs]
+
+    # running ---------------------------------------------------------------
+    def run(self, output_names: Sequence[str] | None, feeds: Mapping[str, Any], *,
+            return_intermediate: bool = False, profile: bool = False):
+        """The outputs named (all when None), in order.  With
+        ``return_intermediate=True`` a dict of every value computed, by name,
+        is returned instead.  With ``profile=True`` the per-node profile is
+        left in ``self.last_profile``."""
+        env = self._bind(feeds)
+        names = list(output_names) if output_names is not None else list(self._outputs)
+        for n in names:
+            if n not in self._outputs and not return_intermediate:
+                raise InvalidInputError(f"unknown output {n!r}; the model's outputs are "
+                                        f"{list(self._outputs)}")
+        prof: list | None = [] if profile else None
+        self._plan.run(env, keep_all=return_intermediate, profile=prof)
+        if prof is not None:
+            self.last_profile = [_profile_entry(step, t, r) for step, t, r in prof]
+        if return_intermediate:
+            return {v.name: a for v, a in env.items() if v.name}
+        out = []
+        for n in names:
+            v = self._outputs[n]
+            if v not in env:
+                raise RunError(f"output {n!r} was not computed (is it produced by any node?)")
+            out.append(env[v])
+        return out
+
+    def run_intermediate(self, feeds: Mapping[str, Any]) -> dict[str, Any]:
+        """Every value the model computes (inputs, initializers, each node's
+        outputs), by name."""
+        return self.run(None, feeds, return_intermediate=True)
+
+    def profile(self, feeds: Mapping[str, Any]) -> list[NodeProfile]:
+        """Run once and return the time, output shapes and bytes of every node."""
+        self.run(None, feeds, profile=True)
+        return list(self.last_profile or ())
+
+    def _bind(self, feeds: Mapping[str, Any]) -> dict:
+        if not isinstance(feeds, Mapping):
+            raise InvalidInputError(f"feeds must be a dict of input name -> array, not {type(feeds).__name__}")
+        env: dict = {}
+        for name, x in feeds.items():
+            v = self._all_inputs.get(name)
+            if v is None:
+                raise InvalidInputError(f"unknown input {name!r}; the model's inputs are "
+                                        f"{[u.name for u in self._inputs]}")
+            env[v] = _check_input(v, x)
+        for v in self._inputs:
+            if v not in env:
+                raise InvalidInputError(f"missing input {v.name!r} ({_type_str(v.type)}, shape "
+                                        f"{_shape_list(v.type)})")
+        return env
+
+
+def _shape_list(t: Type | None) -> list | None:
+    if isinstance(t, TensorType) and t.shape is not None:
+        return list(t.shape.dims)
+    return None
+
+
+def _arg(v: Value) -> NodeArg:
+    return NodeArg(v.name, _type_str(v.type), _shape_list(v.type))
+
+
+def _check_input(v: Value, x: Any) -> Any:
+    t = v.type
+    if not isinstance(t, TensorType) or isinstance(x, (list, dict)) or x is None:
+        return x                 # sequences, maps, optionals: passed as given
+    a = np.asarray(x)
+    want = t.elem_type
+    if want is not None and want != DataType.UNDEFINED:
+        try:
+            expected = want.numpy_dtype
+        except Exception:
+            expected = None
+        if expected is not None and a.dtype != expected:
+            ok = want == DataType.STRING and a.dtype.kind in "OUS"
+            if not ok:
+                raise InvalidInputError(f"input {v.name!r}: expected element type {want.short_name} "
+                                        f"({expected}), got {a.dtype}")
+            a = a.astype(object)
+    if t.shape is not None:
+        dims = t.shape.dims
+        if a.ndim != len(dims):
+            raise InvalidInputError(f"input {v.name!r}: expected rank {len(dims)} (shape {list(dims)}), "
+                                    f"got shape {list(a.shape)}")
+        for k, (d, n) in enumerate(zip(dims, a.shape)):
+            if isinstance(d, int) and d != n:
+                raise InvalidInputError(f"input {v.name!r}: dim {k} must be {d} (shape {list(dims)}), "
+                                        f"got shape {list(a.shape)}")
+    return a
+
+
+def _profile_entry(step, seconds: float, results: Iterable) -> NodeProfile:
+    shapes, nbytes = [], 0
+    for r in results:
+        if isinstance(r, np.ndarray):
+            shapes.append(list(r.shape))
+            nbytes += r.nbytes
+        else:
+            shapes.append(describe_value(r))
+    n = step.node
+    return NodeProfile(step.index, n.name, n.op_type, seconds, shapes, nbytes)
+
+
+def run(model: Any, feeds: Mapping[str, Any], output_names: Sequence[str] | None = None) -> list:
+    """One-liner: ``onnxkit.run(model_or_path, {"x": x}) -> [outputs]``."""
+    return Session(model).run(output_names, feeds)
