@@ -434,3 +434,30 @@ def normalize_axis(axis: int, rank: int) -> int:
 
 __all__ += ["normalize_axis"]
 _ = math  # (kept for rules that import it from here)
+
+
+# ---------------------------------------------------------------- common rules
+def same_as_input(ctx: InferenceContext, i: int = 0, out: int = 0) -> None:
+    """Output ``out`` has input ``i``'s dtype and shape (unary elementwise ops)."""
+    ctx.set_output(out, ctx.input_dtype(i), ctx.input_shape(i))
+
+
+def elementwise(ctx: InferenceContext, dtype: Any = None) -> None:
+    """Output 0 is the broadcast of every present input; its dtype is ``dtype``
+    or input 0's (``dtype`` given for comparisons: BOOL)."""
+    shapes = [ctx.input_shape(i) for i in range(ctx.n_inputs) if ctx.has_input(i)]
+    try:
+        shape = broadcast(*shapes)
+    except ValueError as e:
+        ctx.fail(f"inputs cannot broadcast: {e} (shapes {[_fmt(s) for s in shapes]})")
+        return
+    ctx.set_output(0, dtype if dtype is not None else ctx.input_dtype(0), shape)
+
+
+def _fmt(shape: Sequence[Dim] | None) -> str:
+    if shape is None:
+        return "?"
+    return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
+
+
+__all__ += ["elementwise", "same_as_input"]
