@@ -13,6 +13,7 @@ from __future__ import annotations
 from . import errors, ir, proto
 from ._io import load, load_proto, save, to_bytes, to_proto
 from .builder import FunctionBuilder, GraphBuilder
+from .runtime import Session, run
 from .errors import OnnxkitError
 from .text import parse, to_text
 from .ir import (Attribute, AttributeType, DataType, Function, Graph, MapType, Model, Node,
@@ -23,7 +24,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Attribute", "AttributeType", "DataType", "Function", "FunctionBuilder", "GraphBuilder", "Graph", "MapType", "Model", "Node",
-    "OnnxkitError", "OptionalType", "SequenceType", "Shape", "SparseTensor", "SparseTensorType",
-    "Tensor", "TensorType", "Value", "errors", "ir", "load", "load_proto", "parse", "proto", "save",
+    "OnnxkitError", "OptionalType", "SequenceType", "Session", "Shape", "SparseTensor", "SparseTensorType",
+    "Tensor", "TensorType", "Value", "errors", "ir", "load", "load_proto", "parse", "proto", "run", "save",
     "to_bytes", "to_proto", "to_text",
 ]
