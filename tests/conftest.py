@@ -42,3 +42,11 @@ def conformance_cases():
 @pytest.fixture(scope="session")
 def cases():
     return conformance_cases()
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory):
+    """get(model, exporter) -> path of a small real model exported from PyTorch
+    (see tests/_real_models.py); each is exported once per session."""
+    from ._real_models import make_exporter
+    return make_exporter(tmp_path_factory)
