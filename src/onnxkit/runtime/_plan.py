@@ -91,6 +91,7 @@ class Plan:
         self.functions = functions or {}
         self.rng = rng if rng is not None else np.random.default_rng()
         self.depth = depth
+        self.binding = attr_binding  # attribute values of the enclosing function call, if any
         self.where = where          # "" for the main graph, else e.g. "If node 'n' then_branch"
         self.steps: list[_Step] = []
         produced: set[int] = {id(v) for v in graph.inputs}
@@ -177,7 +178,7 @@ class Plan:
 
     def _subplan(self, g: Graph, node: Node, attr: str) -> Plan:
         return Plan(g, self.opsets, self.functions, rng=self.rng, depth=self.depth,
-                    where=f"{self.where + ' > ' if self.where else ''}{node.op_type} node "
+                    attr_binding=self.binding, where=f"{self.where + ' > ' if self.where else ''}{node.op_type} node "
                           f"{node.name!r} {attr}")
 
     def _function_plan(self, node: Node, fn, attrs: dict[str, Any], schema=None) -> Plan:
@@ -239,8 +240,7 @@ class Plan:
             if profile is not None:
                 profile.append((step, time.perf_counter() - t0, results))
             for v, r in zip(step.outputs, results):
-                if v.name or not keep_all:
-                    env[v] = r
+                env[v] = r
             if on_node is not None:
                 on_node(step.node, args, results)
             if not keep_all:
@@ -265,9 +265,9 @@ class Plan:
                 r = step.fn(ctx, *args, **attrs)
             else:
                 r = step.fn(*args, **attrs)
+        except RunError:
+            raise               # from a nested plan: it already names the node, path included
         except OnnxkitError as e:
-            if isinstance(e, RunError) and str(e).startswith(("node ", self.where or "node ")):
-                raise
             raise RunError(f"{self._where(step)} failed: {e}\n  inputs: {_describe_args(args)}") from e
         except Exception as e:  # a kernel's own failure: say which node and on what
             raise RunError(f"{self._where(step)} failed: {type(e).__name__}: {e}\n"
