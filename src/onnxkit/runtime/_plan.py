@@ -108,15 +108,12 @@ class Plan:
         # values read from enclosing scopes (free variables of this graph and its subgraphs)
         self.outer: list[Value] = []
         seen: set[int] = set()
-        for step in self.steps:
-            reads = [v for v in step.inputs if v is not None]
-            for name in step.graph_attrs:
-                reads.extend(step.attrs[name].plan.outer if isinstance(step.attrs[name], _GraphAttr)
-                             else [v for p in step.attrs[name] for v in p.plan.outer])
-            for v in reads:
-                if id(v) not in produced and id(v) not in seen:
-                    seen.add(id(v))
-                    self.outer.append(v)
+        reads = [v for step in self.steps for v in self._reads(step)]
+        reads += [v for v in graph.outputs if v.name]     # an output may be an outer value itself
+        for v in reads:
+            if id(v) not in produced and id(v) not in seen:
+                seen.add(id(v))
+                self.outer.append(v)
         if not keep:
             self._plan_frees()
 
@@ -199,12 +196,20 @@ class Plan:
                     depth=self.depth + 1, where=f"{self.where + ' > ' if self.where else ''}function "
                                                  f"{fn.domain}.{fn.name} (node {node.name!r})")
 
+    @staticmethod
+    def _reads(step: _Step) -> list[Value]:
+        """What a step reads: its inputs and the outer values its subgraphs read."""
+        reads = [v for v in step.inputs if v is not None]
+        for name in step.graph_attrs:
+            a = step.attrs[name]
+            reads.extend(a.plan.outer if isinstance(a, _GraphAttr) else [v for p in a for v in p.plan.outer])
+        return reads
+
     def _plan_frees(self) -> None:
         last: dict[int, tuple[int, Value]] = {}
         for step in self.steps:
-            for v in step.inputs:
-                if v is not None:
-                    last[id(v)] = (step.index, v)
+            for v in self._reads(step):
+                last[id(v)] = (step.index, v)
         keep = {id(v) for v in self.graph.outputs}
         local = {id(v) for s in self.steps for v in s.outputs} | {id(v) for v in self.graph.inputs}
         for key, (i, v) in last.items():
