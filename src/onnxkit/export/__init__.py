@@ -1,0 +1,44 @@
+"""Export PyTorch programs to ONNX by tracing — data-dependent branches included.
+
+>>> import torch, onnxkit
+>>> def f(y):
+...     x = y * 2
+...     if y.sum() > 0:          # decided by data: exported as an ONNX If
+...         return x + y
+...     return x * y
+>>> model = onnxkit.export(f, (torch.randn(3, 4),), dynamic_shapes={"y": {0: "n"}})  # doctest: +SKIP
+
+``onnxkit.export`` is this module, and calling it calls :func:`export`.
+Conversion rules map one aten op to ONNX nodes; add or replace one with
+:func:`conversion_rule`.  PyTorch is imported only when this package is.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+
+from ._api import DEFAULT_OPSET, export
+from ._errors import ExportError
+from ._registry import Ctx, RULES, conversion_rule
+
+
+def verify(*args, **kwargs):
+    """Run an exported model against eager PyTorch; see :func:`onnxkit.export._verify.verify`."""
+    from ._verify import verify as _verify
+
+    return _verify(*args, **kwargs)
+
+
+__all__ = ["Ctx", "DEFAULT_OPSET", "ExportError", "RULES", "conversion_rule", "export", "verify"]
+
+
+class _CallableModule(types.ModuleType):
+    """``onnxkit.export(...)`` works whether ``onnxkit.export`` names this package
+    (as it does once it is imported) or the function."""
+
+    def __call__(self, *args, **kwargs):
+        return export(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

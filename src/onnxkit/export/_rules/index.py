@@ -1,0 +1,146 @@
+"""Indexing: embedding, gather, index (advanced indexing), index_put, scatter, index_select."""
+
+from __future__ import annotations
+
+from ...ir import DataType, Value
+from .._registry import conversion_rule
+from ._util import aten, norm_dim
+
+
+@conversion_rule(aten.embedding.default)
+def embedding(ctx, weight, ids, padding_idx=-1, scale_grad_by_freq=False, sparse=False):
+    return ctx.op("Gather", weight, ids, axis=0)
+
+
+@conversion_rule(aten.index_select.default)
+def index_select(ctx, x, dim, index):
+    return ctx.op("Gather", x, index, axis=norm_dim(dim, ctx.rank(x)))
+
+
+@conversion_rule(aten.gather.default)
+def gather(ctx, x, dim, index, sparse_grad=False):
+    return ctx.op("GatherElements", x, index, axis=norm_dim(dim, ctx.rank(x)))
+
+
+def _index_parts(ctx, indices):
+    metas = ctx.arg_meta(1)
+    used = [i for i, ix in enumerate(indices) if ix is not None]
+    for i in used:
+        if metas[i].dtype.is_floating_point:
+            raise ctx.error("indexing with a float tensor")
+        if metas[i].dtype == __import__("torch").bool:
+            raise ctx.error("indexing with a boolean mask gives a result whose size depends on "
+                            "data, which ONNX shapes cannot follow; use torch.where(mask, x, other)")
+    return used
+
+
+@conversion_rule(aten.index.Tensor, aten._unsafe_index.Tensor)
+def index(ctx, x, indices):
+    r = ctx.rank(x)
+    used = _index_parts(ctx, indices)
+    if len(used) == 1:
+        return ctx.op("Gather", x, indices[used[0]], axis=used[0])
+    adjacent = used == list(range(used[0], used[0] + len(used)))
+    first = used[0]
+    # move the indexed dims to the front, GatherND over them
+    perm = used + [d for d in range(r) if d not in used]
+    xt = x if perm == list(range(r)) else ctx.op("Transpose", x, perm=perm)
+    idx = [ctx.cast(indices[i], DataType.INT64) for i in used]
+    # broadcast the index tensors to one shape
+    shape = None
+    for ix in idx:
+        s = ctx.shape(ix)
+        shape = s if shape is None else ctx.op("Max", _pad_shape(ctx, shape, s), _pad_shape(ctx, s, shape))
+    bidx = [ctx.op("Unsqueeze", ctx.op("Expand", ix, shape), ctx.axes([-1])) for ix in idx]
+    stacked = ctx.op("Concat", *bidx, axis=-1)
+    out = ctx.op("GatherND", xt, stacked)
+    if adjacent and first > 0:
+        # PyTorch keeps the broadcast index dims where the indexed dims were
+        n_idx = ctx.out_rank() - (r - len(used))
+        rest = list(range(n_idx, ctx.out_rank()))
+        perm2 = rest[:first] + list(range(n_idx)) + rest[first:]
+        out = ctx.op("Transpose", out, perm=perm2)
+    return out
+
+
+def _pad_shape(ctx, s, other):
+    # shapes of different ranks: left-pad the shorter with ones (rank known statically)
+    rs, ro = s.shape[0] if s.shape else None, other.shape[0] if other.shape else None
+    if isinstance(rs, int) and isinstance(ro, int) and rs < ro:
+        return ctx.op("Concat", ctx.ints([1] * (ro - rs)), s, axis=0)
+    return s
+
+
+@conversion_rule(aten.index_put.default, aten.index_put_.default, aten._unsafe_index_put.default)
+def index_put(ctx, x, indices, values, accumulate=False):
+    r = ctx.rank(x)
+    used = _index_parts(ctx, indices)
+    if used != list(range(len(used))):
+        raise ctx.error("index_put with indices not on the leading dims is not supported yet")
+    dt = ctx.out_dtype()
+    idx = [ctx.cast(indices[i], DataType.INT64) for i in used]
+    shape = None
+    for ix in idx:
+        s = ctx.shape(ix)
+        shape = s if shape is None else ctx.op("Max", _pad_shape(ctx, shape, s), _pad_shape(ctx, s, shape))
+    bidx = [ctx.op("Unsqueeze", ctx.op("Expand", ix, shape), ctx.axes([-1])) for ix in idx]
+    stacked = ctx.op("Concat", *bidx, axis=-1) if len(bidx) > 1 else bidx[0]
+    # values broadcast to index shape + remaining dims of x
+    rest = ctx.op("Slice", ctx.shape(x), ctx.ints([len(used)]), ctx.ints([r]), ctx.axes([0]))
+    upd_shape = ctx.op("Concat", shape, rest, axis=0)
+    upd = ctx.op("Expand", ctx.cast(values, dt), upd_shape)
+    return ctx.op("ScatterND", x, stacked, upd, reduction="add" if accumulate else None)
+
+
+@conversion_rule(aten.scatter.src, aten.scatter.value)
+def scatter(ctx, x, dim, index, src, reduce=None):
+    dt = ctx.out_dtype()
+    if not isinstance(src, Value):
+        src = ctx.op("Expand", ctx.cast(src, dt), ctx.shape(index))
+    red = {None: None, "add": "add", "multiply": "mul"}[reduce]
+    return ctx.op("ScatterElements", x, index, ctx.cast(src, dt), axis=norm_dim(dim, ctx.rank(x)), reduction=red)
+
+
+@conversion_rule(aten.scatter_add.default)
+def scatter_add(ctx, x, dim, index, src):
+    return ctx.op("ScatterElements", x, index, src, axis=norm_dim(dim, ctx.rank(x)), reduction="add")
+
+
+@conversion_rule(aten.scatter_reduce.two)
+def scatter_reduce(ctx, x, dim, index, src, reduce, include_self=True):
+    if not include_self:
+        raise ctx.error("scatter_reduce(include_self=False) is not supported yet")
+    red = {"sum": "add", "prod": "mul", "amax": "max", "amin": "min"}.get(reduce)
+    if red is None:
+        raise ctx.error(f"scatter_reduce(reduce={reduce!r}) is not supported yet")
+    return ctx.op("ScatterElements", x, index, src, axis=norm_dim(dim, ctx.rank(x)), reduction=red)
+
+
+@conversion_rule(aten.slice_scatter.default)
+def slice_scatter(ctx, x, src, dim=0, start=None, end=None, step=1):
+    # indices start, start+step, ... along dim: ScatterElements with an expanded index
+    from ._util import INT64_MAX
+    r = ctx.rank(x)
+    d = norm_dim(dim, r)
+    n = ctx.dim(src, d)
+    start = 0 if start is None else start
+    if isinstance(start, int) and start < 0:
+        start = ctx.op("Add", ctx.int_scalar(start), ctx.int_scalar(ctx.dim(x, d)))
+    rng = ctx.op("Range", ctx.int_scalar(0), ctx.int_scalar(n), ctx.int_scalar(1))
+    pos = ctx.op("Add", ctx.op("Mul", rng, ctx.int_scalar(step)), ctx.int_scalar(start))
+    shape = [1] * r
+    shape_v = ctx.ints([-1 if i == d else 1 for i in range(r)])
+    pos = ctx.op("Reshape", pos, shape_v)
+    idx = ctx.op("Expand", pos, ctx.shape(src))
+    return ctx.op("ScatterElements", x, idx, ctx.cast(src, ctx.out_dtype()), axis=d)
+
+
+@conversion_rule(aten.select_scatter.default)
+def select_scatter(ctx, x, src, dim, index):
+    r = ctx.rank(x)
+    d = norm_dim(dim, r)
+    src = ctx.op("Unsqueeze", src, ctx.axes([d]))
+    if isinstance(index, int) and index < 0:
+        index = ctx.op("Add", ctx.int_scalar(index), ctx.int_scalar(ctx.dim(x, d)))
+    idx = ctx.op("Expand", ctx.op("Reshape", ctx.int_scalar(index), ctx.ints([1] * r)), ctx.shape(src))
+    return ctx.op("ScatterElements", x, idx, ctx.cast(src, ctx.out_dtype()), axis=d)
