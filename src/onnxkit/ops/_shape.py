@@ -97,23 +97,29 @@ class Sym:
         if isinstance(other, int) and other != 0:
             if all(c % other == 0 for c in self.terms.values()):
                 return Sym.make({m: c // other for m, c in self.terms.items()})
-            return Sym.atom(f"floor(({self})/{other})") if len(self.terms) > 1 else \
-                Sym.atom(f"floor({self}/{other})")
+            g = math.gcd(other, *self.terms.values())
+            if g > 1:  # floor(2*seq/4) is floor(seq/2)
+                return Sym.make({m: c // g for m, c in self.terms.items()}) // (other // g)
+            return Sym.atom(f"floor({self._group()}/{other})")
         if isinstance(other, Sym):
             q = _divide(self, other)
             if q is not None:
                 return q
-            return Sym.atom(f"floor(({self})/({other}))")
+            return Sym.atom(f"floor({self._group()}/{other._group()})")
         return NotImplemented
 
     def __mod__(self, other: Any) -> Dim:
         if isinstance(other, int) and other != 0:
             if all(c % other == 0 for c in self.terms.values()):
                 return 0
-            return Sym.atom(f"(({self}) mod {other})")
+            return Sym.atom(f"mod({self}, {other})")
         if isinstance(other, Sym) and _divide(self, other) is not None:
             return 0
-        return Sym.atom(f"(({self}) mod ({other}))")
+        return Sym.atom(f"mod({self}, {other})")
+
+    def _group(self) -> str:
+        """The text, in parentheses unless it is one product."""
+        return str(self) if len(self.terms) == 1 else f"({self})"
 
     # comparison --------------------------------------------------------
     def __eq__(self, other: object) -> bool:
@@ -130,7 +136,7 @@ class Sym:
                 j = i
                 while j < len(m) and m[j] == m[i]:
                     j += 1
-                name = m[i] if _IDENT.fullmatch(m[i]) else f"({m[i]})" if not m[i].startswith(("floor(", "((")) else m[i]
+                name = m[i] if _IDENT.fullmatch(m[i]) or _CALL.fullmatch(m[i]) else f"({m[i]})"
                 parts.append(name if j - i == 1 else f"{name}^{j - i}")
                 i = j
             body = "*".join(parts)
@@ -160,6 +166,7 @@ class Sym:
 Dim = Union[int, Sym, None]
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_.:/\-]*")
+_CALL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\(.*\)")  # an opaque atom such as floor(seq/2)
 _TOKEN = re.compile(r"\s*(?:(\d+)|([A-Za-z_][A-Za-z0-9_.:/\-]*)|(\*\*|[-+*^()]))")
 
 
@@ -213,8 +220,19 @@ class _Parser:
             m = _TOKEN.match(text, pos)
             if not m:
                 raise ValueError(text)
-            self.toks.append(m.group(m.lastindex))
-            pos = m.end()
+            tok, pos = m.group(m.lastindex), m.end()
+            if m.lastindex == 2 and text.startswith("(", pos):
+                # a call such as floor(seq/2): one opaque atom, kept verbatim
+                depth, end = 0, pos
+                while end < len(text):
+                    depth += {"(": 1, ")": -1}.get(text[end], 0)
+                    end += 1
+                    if depth == 0:
+                        break
+                if depth:
+                    raise ValueError(text)
+                tok, pos = text[m.start(2):end], end
+            self.toks.append(tok)
         self.i = 0
 
     def peek(self) -> str | None:
@@ -274,7 +292,7 @@ class _Parser:
             if self.take() != ")":
                 raise ValueError(")")
             return v
-        if _IDENT.fullmatch(t):
+        if _IDENT.fullmatch(t) or _CALL.fullmatch(t):
             return Sym.atom(t)
         raise ValueError(t)
 
@@ -323,7 +341,7 @@ def mod(a: Dim, b: Dim) -> Dim:
     if isinstance(a, int) and isinstance(b, int):
         return a % b if b else None
     if isinstance(a, int):
-        return Sym.atom(f"({a} mod ({b}))")
+        return Sym.atom(f"mod({a}, {b})")
     return a % b
 
 
@@ -348,30 +366,34 @@ def dims_equal(a: Dim, b: Dim) -> bool | None:
 
 def broadcast(*shapes: Sequence[Dim] | None) -> tuple[Dim, ...] | None:
     """Multidirectional (numpy) broadcasting of shapes of rule dims; None when a
-    rank is unknown.  Raises ValueError when two known dims cannot broadcast."""
+    rank is unknown.  Raises ValueError when two known dims cannot broadcast.
+
+    Per axis: a known size other than 1 wins (every other known size must be 1
+    or the same); else one symbolic expression, when every other dim is 1 or that
+    same expression; else all ones give 1; anything else (an unknown dim beside
+    a symbol, two different symbols) is unknown.
+    """
     if any(s is None for s in shapes):
         return None
     rank = max((len(s) for s in shapes), default=0)
     out: list[Dim] = []
     for k in range(rank):
-        dims = [s[len(s) - rank + k] for s in shapes if len(s) - rank + k >= 0]
-        known = [d for d in dims if d is not None and d != 1]
-        ints = {d for d in known if isinstance(d, int)}
-        if len(ints) > 1:
-            raise ValueError(f"dims {sorted(ints)} cannot broadcast")
-        if ints:
-            out.append(ints.pop())
-        elif known:
-            first = known[0]
-            out.append(first if all(d == first for d in known) and None not in dims
-                       else (first if all(d == first for d in known) and all(d is not None for d in dims) else None))
-            if out[-1] is None and all(d == first for d in known):
-                # unknown dims beside a symbol: the symbol (unless the unknown is larger than 1) -- keep unknown
-                out[-1] = None
-        elif all(d == 1 for d in dims):
-            out.append(1)
-        else:
-            out.append(None)
+        size: Dim = 1
+        for s in shapes:
+            j = len(s) - rank + k
+            if j < 0:
+                continue
+            d = s[j]
+            if d == 1 or d == size:
+                continue
+            if isinstance(d, int) and isinstance(size, int) and size != 1:
+                raise ValueError(f"dims {size} and {d} cannot broadcast")
+            if isinstance(d, int):
+                size = d                       # a known size beats a symbol or an unknown
+            elif not isinstance(size, int) or size == 1:
+                # d is a symbol or unknown: it stands if size is still 1, else they differ
+                size = d if size == 1 else None
+        out.append(size)
     return tuple(out)
 
 
