@@ -193,6 +193,7 @@ class Converter:
             t = self.type_of(meta)
             name = self.output_names[i] if i < len(self.output_names) else f"output_{i}"
             self.builder.output(v, name, dtype=t.elem_type if t else None, shape=t.shape if t else None)
+        _prune(self.root.graph)
         return self.root.model(opset=self.opset, ir_version=10)
 
     def _placeholder(self, p: Placeholder, n: fx.Node) -> Value:
@@ -323,6 +324,8 @@ class Converter:
             if n.op == "output":
                 return [self._value(t, a, vals) if isinstance(a, fx.Node) else a for a in n.args[0]]
             vals[i] = self.convert_node(t, n, vals)
+            if n.op == "call_function" and _mutates_first(n.target) and isinstance(n.args[0], fx.Node):
+                vals[t.pos[n.args[0]]] = vals[i]  # in-place op: later readers see the new value
         return None
 
     def convert_node(self, t: Trace, n: fx.Node, vals: list[Any]) -> Any:
@@ -366,6 +369,14 @@ class Converter:
         return out
 
 
+def _mutates_first(target: Any) -> bool:
+    schema = getattr(target, "_schema", None)
+    if schema is None or not schema.arguments:
+        return False
+    a = schema.arguments[0].alias_info
+    return a is not None and a.is_write
+
+
 def _tail_agreement(a: list[bool], b: list[bool]) -> int:
     k = 0
     for x, y in zip(reversed(a), reversed(b)):
@@ -396,3 +407,19 @@ def _no_rule(n: fx.Node) -> ExportError:
         + f"; add one: `@onnxkit.export.conversion_rule({ref})` on a function "
         "`def rule(ctx, *args, **kwargs)` that adds ONNX nodes with ctx.op(...) and returns "
         "the output value(s)", source=src)
+
+
+def _prune(graph: Any) -> None:
+    """Drop nodes whose outputs nothing reads (subgraphs included) and unused initializers."""
+    outputs = {id(v) for v in graph.outputs}
+    changed = True
+    while changed:
+        changed = False
+        for g in graph.all_graphs():
+            keep = {id(v) for v in g.outputs}
+            for node in reversed(list(g)):
+                if any(v.uses() or id(v) in keep or id(v) in outputs for v in node.outputs):
+                    continue
+                g.remove(node, safe=False)
+                changed = True
+    graph.initializers = {k: v for k, v in graph.initializers.items() if v.uses() or id(v) in outputs}

@@ -231,7 +231,7 @@ def trace_once(fn: Callable, tensors: Sequence[torch.Tensor], dynamic: Sequence[
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            gm = make_fx(torch.func.functionalize(run, remove="mutations_and_views"),
+            gm = make_fx(run,
                          decomposition_table(), tracing_mode="symbolic")(*fakes)
     except ExportError:
         raise
