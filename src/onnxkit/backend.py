@@ -49,7 +49,9 @@ def is_compatible(model: Any, device: str = "CPU", **kwargs: Any) -> bool:
 
 
 def prepare(model: Any, device: str = "CPU", **kwargs: Any) -> BackendRep:
-    return BackendRep(Session(model, seed=kwargs.get("seed")))
+    """Random ops without a seed of their own draw from a generator seeded with
+    ``seed`` (0 by default), so runs through the backend API repeat exactly."""
+    return BackendRep(Session(model, seed=kwargs.get("seed", 0)))
 
 
 def run_model(model: Any, inputs: Any, device: str = "CPU", **kwargs: Any) -> tuple:
