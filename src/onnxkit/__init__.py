@@ -28,3 +28,13 @@ __all__ = [
     "Tensor", "TensorType", "Value", "errors", "ir", "load", "load_proto", "parse", "proto", "run", "save",
     "to_bytes", "to_proto", "to_text",
 ]
+
+
+def __getattr__(name: str):
+    # lazy re-exports: ``onnxkit.export(...)`` imports torch only when first used
+    # (not in __all__, so ``from onnxkit import *`` stays free of torch)
+    if name == "export":
+        import importlib
+
+        return importlib.import_module(".export", __name__)
+    raise AttributeError(f"module 'onnxkit' has no attribute {name!r}")
