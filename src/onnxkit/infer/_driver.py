@@ -218,7 +218,8 @@ class _Ctx(InferenceContext):
 
     def set_output_dims(self, i: int, dims: Sequence[Dim]) -> None:
         if 0 <= i < self.n_outputs and self._drv.data_prop and dims is not None:
-            self.outs[i].dims = [_rule_dim(d) for d in dims]
+            # elements are data, not sizes: negative ints (-1 of a Reshape target) stay
+            self.outs[i].dims = [int(d) if isinstance(d, (int, np.integer)) else _rule_dim(d) for d in dims]
 
     def fail(self, message: str) -> None:
         raise self._drv.error(self, message)
