@@ -23,12 +23,6 @@ __all__ = ["as_strings", "cast_array", "to_datatype"]
 
 _FLOAT8 = frozenset({DataType.FLOAT8E4M3FN, DataType.FLOAT8E4M3FNUZ, DataType.FLOAT8E5M2,
                      DataType.FLOAT8E5M2FNUZ})
-# numpy dtypes numpy itself cannot convert to and from every type (go through float32)
-_ML_FLOATS = frozenset(DataType(t).numpy_dtype for t in (
-    DataType.BFLOAT16, DataType.FLOAT4E2M1, DataType.FLOAT8E8M0, DataType.FLOAT6E2M3,
-    DataType.FLOAT6E3M2) + tuple(_FLOAT8))
-
-
 def to_datatype(to: Any) -> DataType:
     """The DataType of a ``to`` attribute (int, or the type's name in Cast-1)."""
     if isinstance(to, (str, bytes)):
@@ -84,27 +78,38 @@ def _parse_strings(x: np.ndarray, to: DataType) -> np.ndarray:
     if to.is_integer and npdt.kind in "iu":
         try:
             return s.astype(npdt)
-        except (ValueError, OverflowError):
-            pass                                  # "100.5" -> 100 (the spec allows it)
-        with np.errstate(invalid="ignore"):
-            return np.trunc(s.astype(np.float64)).astype(npdt)
+        except (ValueError, OverflowError):       # "100.5" -> 100 (the spec allows it)
+            return np.array([_parse_int(v) for v in s.reshape(-1)], dtype=npdt).reshape(s.shape)
     return _numeric(s.astype(np.float64), to, True, "up")
 
 
+def _native(x: np.ndarray) -> np.ndarray:
+    """An ml_dtypes array as the numpy type that holds its values exactly
+    (numpy converts between those and every other type; ml_dtypes not always)."""
+    if x.dtype.kind != "V":
+        return x
+    dt = DataType.from_numpy(x.dtype)
+    if dt.is_integer:
+        return x.astype(np.int8 if dt.is_signed else np.uint8)
+    return x.astype(np.float32)
+
+
+def _parse_int(s: str) -> int:
+    try:
+        return int(s)
+    except ValueError:
+        return int(float(s))
+
+
 def _format(x: np.ndarray) -> np.ndarray:
-    if x.dtype in _ML_FLOATS:
-        x = x.astype(np.float32)
-    elif x.dtype.kind in "iu" and x.dtype.itemsize == 1 and x.dtype not in (np.int8, np.uint8):
-        x = x.astype(np.int8 if ml_dtypes.iinfo(x.dtype).min < 0 else np.uint8)   # int4 / int2
-    return x.astype(str).astype(object)
+    return _native(x).astype(str).astype(object)
 
 
 def _numeric(x: np.ndarray, to: DataType, saturate: bool, round_mode: str) -> np.ndarray:
     npdt = to.numpy_dtype
     if x.dtype == npdt:
         return x.copy()
-    if x.dtype in _ML_FLOATS and (npdt.kind in "iub" or npdt in _ML_FLOATS or x.dtype.itemsize == 1):
-        x = x.astype(np.float32)                  # exact: every such value is a float32
+    x = _native(x)
     if to in _FLOAT8:
         if saturate and x.dtype.kind == "f":
             info = ml_dtypes.finfo(npdt)
