@@ -196,9 +196,10 @@ def export(fn: Callable, args: Any = (), kwargs: dict | None = None, *,
                                      [None] * n_params + inputs.dynamic,
                                      max_decisions=max_branches or MAX_DECISIONS)
     for f in failures:
-        warnings.warn(f"onnxkit.export: with data-dependent decisions {f.path}, the program raised "
-                      f"{type(f.error).__name__}: {f.error}; the exported model assumes the other "
-                      "outcome of that decision", stacklevel=2)
+        where = f.decision_src[-1] if f.decision_src else "?"
+        warnings.warn(f"onnxkit.export: after the data-dependent decision at {where} went "
+                      f"{f.path[-1] if f.path else '?'}, the program raised {type(f.error).__name__}: "
+                      f"{f.error}; the exported model assumes the other outcome", stacklevel=2)
     if output_names is not None:
         output_names = list(output_names)
         if len(output_names) != len(out_names):

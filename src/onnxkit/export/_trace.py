@@ -68,8 +68,12 @@ class Failure:
     error: BaseException
 
 
-class _Stop(Exception):
-    pass
+class _PathFailed(Exception):
+    """The program raised after taking some data-dependent decisions."""
+
+    def __init__(self, path: list[bool], srcs: list, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.path, self.srcs, self.error = path, srcs, error
 
 
 class _TraceMode(TorchFunctionMode):
@@ -235,12 +239,18 @@ def trace_once(fn: Callable, tensors: Sequence[torch.Tensor], dynamic: Sequence[
                          decomposition_table(), tracing_mode="symbolic")(*fakes)
     except ExportError:
         raise
+    except _PathFailed:
+        raise
     except GuardOnDataDependentSymNode as e:
         raise ExportError(
             "the program decides something from a value read out of a tensor (.item() or "
             f"similar) in Python: {str(e).splitlines()[0]}; keep that decision in tensors "
             "(torch.where) or use a tensor condition (`if t > 0:` is exported as an ONNX If)",
             source=mode.loc) from None
+    except Exception as e:
+        if not mode.path:
+            raise
+        raise _PathFailed(list(mode.path), list(mode.srcs), e) from e
     nodes = list(gm.graph.nodes)
     pos = {n: i for i, n in enumerate(nodes)}
     markers = [i for i, n in enumerate(nodes) if n.op == "call_function" and n.target is _custom_ops.branch]
@@ -262,18 +272,16 @@ def trace_program(fn: Callable, tensors: Sequence[torch.Tensor], dynamic: Sequen
         if len(traces) + len(failures) >= max_traces:
             srcs = [s for t in traces for s in t.decision_src]
             raise _too_many(srcs or [None], max_decisions) if srcs else ExportError("too many traces")
-        mode_path: list[bool]
         try:
             t = trace_once(fn, tensors, dynamic, prefix, max_decisions)
-        except ExportError:
-            raise
-        except Exception as e:  # the program raised on this path
-            if not prefix:
-                raise
-            failures.append(Failure(prefix, [], e))
-            continue
-        traces.append(t)
-        mode_path = t.path
+        except _PathFailed as e:  # the program raised on this path
+            failures.append(Failure(e.path, e.srcs, e.error))
+            mode_path = e.path
+        else:
+            traces.append(t)
+            mode_path = t.path
         for i in reversed(range(len(prefix), len(mode_path))):
             stack.append(mode_path[:i] + [not mode_path[i]])
+    if not traces:
+        raise failures[0].error
     return traces, failures
