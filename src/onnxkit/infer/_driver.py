@@ -545,17 +545,19 @@ def _output_type(ctx: _Ctx, schema, i: int) -> Type | None:
     formals = schema.outputs
     if not formals:
         return None
-    ts = formals[min(i, len(formals) - 1)].type_str
+    out = formals[min(i, len(formals) - 1)]
+    ts = out.type_str
     tc = schema.type_constraints.get(ts)
     if tc is None:
         return parse_type_str(ts)
-    for j, f in enumerate(schema.inputs):
-        if f.type_str != ts:
-            continue
-        for k in (range(j, ctx.n_inputs) if f.variadic else (j,)):
-            t = ctx.input_type(k)
-            if t is not None:
-                return _strip_shapes(t)
+    if not (out.variadic and not out.homogeneous):     # (each position of its own type)
+        for j, f in enumerate(schema.inputs):
+            if f.type_str != ts or (f.variadic and not f.homogeneous):
+                continue
+            for k in (range(j, ctx.n_inputs) if f.variadic else (j,)):
+                t = ctx.input_type(k)
+                if t is not None:
+                    return _strip_shapes(t)
     if len(tc.allowed) == 1:
         return parse_type_str(tc.allowed[0])
     return None
