@@ -16,7 +16,7 @@ from ..ir import DataType, OptionalType, SequenceType, TensorType
 from ._registry import kernel, shape
 from ._shape import normalize_axis
 
-__all__: list[str] = []
+__all__ = ["union_type"]
 
 
 def _scalar_bool(x: Any, what: str) -> bool:
@@ -152,3 +152,139 @@ def scan8(sequence_lens=None, *inputs, body, num_scan_inputs, directions=None):
             parts = [np.pad(p, [(0, max_len - p.shape[0])] + [(0, 0)] * (p.ndim - 1)) for p in parts]
         outs.append(np.stack(parts) if parts else _empty_scan_output(body.graph.outputs[k]))
     return tuple(outs)
+
+
+# ------------------------------------------------------------------- shape rules
+def union_type(a: Any, b: Any) -> Any:
+    """The type of a value that is either of type ``a`` or ``b``: equal dims
+    kept, differing dims unknown, differing ranks an unknown rank.  None when
+    either is unknown or when they are of different kinds / element types."""
+    if a is None or b is None:
+        return None
+    if isinstance(a, TensorType) and isinstance(b, TensorType):
+        if a.elem_type != b.elem_type:
+            return None
+        if a.shape is None or b.shape is None or len(a.shape) != len(b.shape):
+            return TensorType(a.elem_type)
+        return TensorType(a.elem_type, [x if x == y else None for x, y in zip(a.shape.dims, b.shape.dims)])
+    for kind in (SequenceType, OptionalType):
+        if isinstance(a, kind) and isinstance(b, kind):
+            inner = union_type(a.elem_type, b.elem_type)
+            return kind(inner) if inner is not None else None
+    return a if a == b else None
+
+
+def _scalar(dtype: DataType) -> TensorType:
+    return TensorType(dtype, [])
+
+
+def _with_dim(t: Any, axis: int, dim: Any) -> Any:
+    """Tensor type ``t`` with ``dim`` inserted at ``axis`` (None for unknown rank)."""
+    if not isinstance(t, TensorType):
+        return None
+    if t.shape is None:
+        return TensorType(t.elem_type)
+    dims = list(t.shape.dims)
+    axis = axis + len(dims) + 1 if axis < 0 else axis
+    if not 0 <= axis <= len(dims):
+        return TensorType(t.elem_type)
+    dims.insert(axis, dim)
+    return TensorType(t.elem_type, dims)
+
+
+def _without_dim(t: Any, axis: int) -> Any:
+    if not isinstance(t, TensorType) or t.shape is None:
+        return t
+    dims = list(t.shape.dims)
+    if not -len(dims) <= axis < len(dims):
+        return TensorType(t.elem_type)
+    del dims[axis]
+    return TensorType(t.elem_type, dims)
+
+
+def _dim(t: Any, axis: int) -> Any:
+    if isinstance(t, TensorType) and t.shape is not None and -len(t.shape) <= axis < len(t.shape):
+        return t.shape.dims[axis]
+    return None
+
+
+@shape("If", 1)
+def if_shape(ctx) -> None:
+    then_t = ctx.infer_subgraph(ctx.attr("then_branch"), [])
+    else_t = ctx.infer_subgraph(ctx.attr("else_branch"), [])
+    if len(then_t) != len(else_t):
+        ctx.fail(f"then_branch has {len(then_t)} outputs, else_branch {len(else_t)}")
+    cond = ctx.input_value(0)
+    for i in range(ctx.n_outputs):
+        if i >= len(then_t):
+            break
+        if cond is not None and np.asarray(cond).size == 1:
+            t = then_t[i] if bool(np.asarray(cond).reshape(-1)[0]) else else_t[i]
+        else:
+            a, b = then_t[i], else_t[i]
+            if isinstance(a, TensorType) and isinstance(b, TensorType) and a.elem_type and b.elem_type \
+                    and a.elem_type != b.elem_type:
+                ctx.fail(f"output {i}: then_branch gives {a.elem_type.short_name}, "
+                         f"else_branch {b.elem_type.short_name}")
+            t = union_type(a, b)
+        ctx.set_output_type(i, t)
+
+
+@shape("Loop", 1)
+def loop_shape(ctx) -> None:
+    n_carried = max(ctx.n_inputs - 2, 0)
+    carried = [ctx.input_type(2 + k) for k in range(n_carried)]
+    body = ctx.attr("body")
+    out = ctx.infer_subgraph(body, [_scalar(DataType.INT64), _scalar(DataType.BOOL), *carried])
+    for k in range(n_carried):
+        t_in, t_out = carried[k], out[1 + k] if 1 + k < len(out) else None
+        t = union_type(t_in, t_out) if t_out is not None else None
+        ctx.set_output_type(k, t if t is not None else _kind_only(t_in or t_out))
+    for k in range(max(len(out) - 1 - n_carried, 0)):
+        ctx.set_output_type(n_carried + k, _with_dim(out[1 + n_carried + k], 0, None))
+
+
+def _kind_only(t: Any) -> Any:
+    """What stays certain of a loop-carried value whose type changes: its kind and element type."""
+    if isinstance(t, TensorType):
+        return TensorType(t.elem_type)
+    if isinstance(t, (SequenceType, OptionalType)):
+        inner = _kind_only(t.elem_type)
+        return type(t)(inner) if inner is not None else None
+    return None
+
+
+@shape("Scan", 9)
+def scan_shape(ctx) -> None:
+    m = ctx.attr("num_scan_inputs")
+    n_state = ctx.n_inputs - m
+    in_axes = _per_input(ctx.attr("scan_input_axes"), m)
+    states = [ctx.input_type(i) for i in range(n_state)]
+    scans = [ctx.input_type(n_state + j) for j in range(m)]
+    seq_len = next((d for j, t in enumerate(scans) if (d := _dim(t, in_axes[j])) is not None), None)
+    out = ctx.infer_subgraph(ctx.attr("body"), states + [_without_dim(t, in_axes[j]) for j, t in enumerate(scans)])
+    out_axes = _per_input(ctx.attr("scan_output_axes"), len(out) - n_state)
+    for i, t in enumerate(out):
+        if i < n_state:
+            u = union_type(states[i], t)
+            ctx.set_output_type(i, u if u is not None else _kind_only(states[i] or t))
+        else:
+            ctx.set_output_type(i, _with_dim(t, out_axes[i - n_state], seq_len))
+
+
+@shape("Scan", 8)
+def scan8_shape(ctx) -> None:
+    m = ctx.attr("num_scan_inputs")
+    n_state = ctx.n_inputs - 1 - m
+    states = [ctx.input_type(1 + i) for i in range(n_state)]
+    scans = [ctx.input_type(1 + n_state + j) for j in range(m)]
+    batch = next((d for t in states + scans if (d := _dim(t, 0)) is not None), None)
+    seq_len = next((d for t in scans if (d := _dim(t, 1)) is not None), None)
+    body_in = [_without_dim(t, 0) for t in states] + [_without_dim(_without_dim(t, 0), 0) for t in scans]
+    out = ctx.infer_subgraph(ctx.attr("body"), body_in)
+    for i, t in enumerate(out):
+        if i < n_state:
+            u = union_type(body_in[i], t)
+            ctx.set_output_type(i, _with_dim(u if u is not None else _kind_only(t), 0, batch))
+        else:
+            ctx.set_output_type(i, _with_dim(_with_dim(t, 0, seq_len), 0, batch))
