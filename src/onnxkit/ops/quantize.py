@@ -82,7 +82,7 @@ def quantize_linear(x, y_scale, y_zero_point=None, *, axis=1, saturate=1, block_
 
 @kernel("DequantizeLinear", 10)
 def dequantize_linear(x, x_scale, x_zero_point=None, *, axis=1, block_size=0, output_dtype=0):
-    dx = x.astype(np.float64 if x.dtype == np.int32 else np.float32)
+    dx = x.astype(np.float32)
     if x_zero_point is not None:
         dx = dx - _expand(x_zero_point, x.shape, axis, block_size, "x_zero_point").astype(dx.dtype)
     y = dx * _expand(x_scale, x.shape, axis, block_size, "x_scale").astype(np.float32)
@@ -95,7 +95,8 @@ def dynamic_quantize_linear(x):
     x = x.astype(np.float32)
     hi = np.float32(max(0.0, float(x.max()))) if x.size else np.float32(0)
     lo = np.float32(min(0.0, float(x.min()))) if x.size else np.float32(0)
-    scale = np.float32((hi - lo) if hi != lo else 1.0) / np.float32(255)
+    # all zeros: scale 1 (as onnxruntime; the spec's formula would divide by zero)
+    scale = np.float32(hi - lo) / np.float32(255) if hi != lo else np.float32(1.0)
     zp = np.rint(np.clip(np.float32(0) - lo / scale, 0, 255))
     y = np.clip(np.rint(x / scale) + zp, 0, 255).astype(np.uint8)
     return y, np.array(scale, np.float32), np.array(zp, np.uint8)
