@@ -6,8 +6,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import RunError
+from ..ir import DataType, SequenceType, TensorType
 from ._registry import kernel, shape
-from ._shape import normalize_axis
+from ._shape import dim_text, normalize_axis
+from .control import union_type
 
 __all__: list[str] = []
 
@@ -103,3 +105,119 @@ def sequence_map(input_sequence, *additional, body):
         for o, r in zip(outs, body(x, *extra)):
             o.append(r)
     return tuple(outs)
+
+
+# ------------------------------------------------------------------- shape rules
+def _elem(ctx, i: int = 0):
+    t = ctx.input_type(i)
+    return t.elem_type if isinstance(t, SequenceType) else None
+
+
+def _seq(ctx, i: int, elem) -> None:
+    ctx.set_output_type(i, SequenceType(elem))
+
+
+@shape("SequenceEmpty", 11)
+def sequence_empty_shape(ctx) -> None:
+    _seq(ctx, 0, TensorType(DataType(ctx.attr("dtype", 1))))
+
+
+@shape("SequenceConstruct", 11)
+def sequence_construct_shape(ctx) -> None:
+    types = [ctx.input_type(i) for i in range(ctx.n_inputs)]
+    dtypes = {t.elem_type for t in types if isinstance(t, TensorType) and t.elem_type is not None}
+    if len(dtypes) > 1:
+        ctx.fail(f"SequenceConstruct of tensors of different element types {sorted(d.short_name for d in dtypes)}")
+    elem = types[0] if types else None
+    for t in types[1:]:
+        elem = union_type(elem, t)
+    _seq(ctx, 0, elem if elem is not None else (TensorType(dtypes.pop()) if dtypes else None))
+
+
+@shape("SequenceAt", 11)
+def sequence_at_shape(ctx) -> None:
+    ctx.set_output_type(0, _elem(ctx))
+
+
+@shape("SequenceErase", 11)
+def sequence_erase_shape(ctx) -> None:
+    ctx.set_output_type(0, ctx.input_type(0))
+
+
+@shape("SequenceInsert", 11)
+def sequence_insert_shape(ctx) -> None:
+    elem, t = _elem(ctx), ctx.input_type(1)
+    if isinstance(elem, TensorType) and isinstance(t, TensorType) and elem.elem_type and t.elem_type \
+            and elem.elem_type != t.elem_type:
+        ctx.fail(f"inserting a {t.elem_type.short_name} tensor into a sequence of {elem.elem_type.short_name}")
+    u = union_type(elem, t)
+    _seq(ctx, 0, u if u is not None else (TensorType(t.elem_type) if isinstance(t, TensorType) else elem))
+
+
+@shape("SequenceLength", 11)
+def sequence_length_shape(ctx) -> None:
+    ctx.set_output(0, DataType.INT64, ())
+
+
+@shape("SplitToSequence", 11)
+def split_to_sequence_shape(ctx) -> None:
+    dtype, shp = ctx.input_dtype(0), ctx.input_shape(0)
+    if shp is None:
+        _seq(ctx, 0, TensorType(dtype))
+        return
+    try:
+        axis = normalize_axis(ctx.attr("axis", 0), len(shp))
+    except ValueError as e:
+        ctx.fail(str(e))
+        return
+    dims = list(shp)
+    if not ctx.has_input(1):
+        if ctx.attr("keepdims", 1):
+            dims[axis] = 1
+        else:
+            del dims[axis]
+    else:
+        split = ctx.input_value(1)
+        n = dims[axis]
+        if split is None:
+            dims[axis] = None
+        elif np.ndim(split) == 0:
+            s = int(split)
+            dims[axis] = s if isinstance(n, int) and n % s == 0 else None
+        else:
+            sizes = {int(v) for v in np.asarray(split).reshape(-1)}
+            dims[axis] = sizes.pop() if len(sizes) == 1 else None
+    ctx.set_output_type(0, SequenceType(TensorType(dtype, [dim_text(d) for d in dims])))
+
+
+@shape("ConcatFromSequence", 11)
+def concat_from_sequence_shape(ctx) -> None:
+    elem = _elem(ctx)
+    if not isinstance(elem, TensorType):
+        return
+    if elem.shape is None:
+        ctx.set_output(0, elem.elem_type, None)
+        return
+    dims = list(elem.shape.dims)
+    new_axis = ctx.attr("new_axis", 0)
+    try:
+        axis = normalize_axis(ctx.attr("axis"), len(dims) + (1 if new_axis else 0))
+    except (ValueError, TypeError) as e:
+        ctx.fail(f"axis: {e}")
+        return
+    if new_axis:
+        dims.insert(axis, None)
+    else:
+        dims[axis] = None
+    ctx.set_output_type(0, TensorType(elem.elem_type, dims))
+
+
+@shape("SequenceMap", 17)
+def sequence_map_shape(ctx) -> None:
+    ins = [_elem(ctx, 0)]
+    for i in range(1, ctx.n_inputs):
+        t = ctx.input_type(i)
+        ins.append(t.elem_type if isinstance(t, SequenceType) else t)
+    out = ctx.infer_subgraph(ctx.attr("body"), ins)
+    for i, t in enumerate(out):
+        ctx.set_output_type(i, SequenceType(t))
