@@ -182,12 +182,24 @@ def slice_(x, starts, ends, axes=None, steps=None):
 _UNKNOWN = Sym.atom("?dim")       # stands for an unknown dim inside slice arithmetic
 
 
+def _clamps(s: Dim, e: Dim, step: int) -> bool:
+    """Whether a bound may be clamped by a dim of unknown size: a constant end
+    past 1 counted from the front (``x[:, :512]`` keeps min(dim, 512)), or for a
+    negative step a constant start counted from the front."""
+    if step > 0:
+        return is_int(e) and 1 < e < HUGE
+    return is_int(s) and 0 <= s < HUGE
+
+
 def slice_len(d: Dim, s: Dim, e: Dim, step: int) -> Dim:
     """Elements Slice keeps of a dim ``d`` (None = unknown) from start ``s`` to
-    end ``e``; symbolic bounds are taken to lie inside the dim (no clamping)."""
+    end ``e``.  On a dim that is not a number, symbolic bounds and constants
+    counted from the end (or starts from the front) are taken to lie inside it."""
     if is_int(d) and is_int(s) and is_int(e):
         return len(range(*slice(s, e, step).indices(d)))
     if s is None or e is None:
+        return None
+    if not is_int(d) and _clamps(s, e, step):
         return None
     dd = _UNKNOWN if d is None else d
     if step > 0:
