@@ -9,6 +9,7 @@ import pytest
 from onnx import TensorProto, helper
 
 import onnxkit
+from onnxkit.infer import infer_shapes
 
 RNG = np.random.default_rng(0)
 
@@ -22,10 +23,27 @@ def _model(op: str, x: np.ndarray, outputs: list[tuple[str, int]], **attrs) -> o
                                                     helper.make_opsetid("ai.onnx.ml", 3)], ir_version=8)
 
 
+def shapes_agree(m: onnx.ModelProto, got: list) -> None:
+    """The inferred output types hold the values computed, and every dim
+    onnx.shape_inference knows, onnxkit knows the same."""
+    theirs = onnx.shape_inference.infer_shapes(m).graph.output
+    ours = infer_shapes(onnxkit.load(m.SerializeToString()), strict=True).graph.outputs
+    for t, o, value in zip(theirs, ours, got):
+        if not isinstance(value, np.ndarray):
+            continue
+        assert o.type.shape is not None, o
+        assert len(o.type.shape) == value.ndim and all(d is None or d == n for d, n in zip(o.type.shape, value.shape))
+        if t.type.tensor_type.HasField("shape"):
+            for d, theirs_d in zip(o.type.shape, t.type.tensor_type.shape.dim):
+                assert not theirs_d.HasField("dim_value") or d == theirs_d.dim_value, (o, t)
+
+
 def check(op: str, x: np.ndarray, outputs: list[tuple[str, int]], rtol=1e-5, atol=1e-5, **attrs) -> None:
     m = _model(op, x, outputs, **attrs)
+    m.graph.input[0].type.tensor_type.shape.dim.extend([onnx.TensorShapeProto.Dimension(dim_value=n) for n in x.shape])
     want = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"X": x})
     got = onnxkit.Session(m.SerializeToString()).run(None, {"X": x})
+    shapes_agree(m, got)
     for w, g in zip(want, got):
         w = np.asarray(w)
         assert g.shape == w.shape, (g.shape, w.shape)

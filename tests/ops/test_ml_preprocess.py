@@ -9,20 +9,27 @@ from onnx import TensorProto, helper
 
 import onnxkit
 
+try:
+    from .test_ml_linear import shapes_agree
+except ImportError:
+    from test_ml_linear import shapes_agree
+
 F, I64, S = TensorProto.FLOAT, TensorProto.INT64, TensorProto.STRING
 
 
 def run_both(op: str, feeds: dict, in_types: dict, out_types: list, ml_opset: int = 3, **attrs):
-    ins = [helper.make_value_info(n, t if not isinstance(t, int) else helper.make_tensor_type_proto(t, None))
+    ins = [helper.make_value_info(n, t if not isinstance(t, int) else
+                                  helper.make_tensor_type_proto(t, np.shape(feeds[n])))
            for n, t in in_types.items()]
     outs = [helper.make_value_info(f"y{i}", t if not isinstance(t, int) else helper.make_tensor_type_proto(t, None))
             for i, t in enumerate(out_types)]
     node = helper.make_node(op, list(in_types), [o.name for o in outs], domain="ai.onnx.ml", **attrs)
     m = helper.make_model(helper.make_graph([node], "g", ins, outs),
                           opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", ml_opset)],
-                          ir_version=8).SerializeToString()
-    want = ort.InferenceSession(m, providers=["CPUExecutionProvider"]).run(None, feeds)
-    got = onnxkit.Session(m).run(None, feeds)
+                          ir_version=8)
+    want = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)
+    got = onnxkit.Session(m.SerializeToString()).run(None, feeds)
+    shapes_agree(m, got)
     for w, g in zip(want, got):
         if isinstance(w, list):
             assert g == w

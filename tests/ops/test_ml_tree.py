@@ -10,6 +10,11 @@ from onnx import TensorProto, helper
 
 import onnxkit
 
+try:
+    from .test_ml_linear import shapes_agree
+except ImportError:
+    from test_ml_linear import shapes_agree
+
 MODES = ["BRANCH_LEQ", "BRANCH_LT", "BRANCH_GTE", "BRANCH_GT", "BRANCH_EQ", "BRANCH_NEQ"]
 
 
@@ -39,12 +44,13 @@ def forest(n_trees: int, depth: int, n_features: int, seed: int, modes=("BRANCH_
 
 def run_both(op: str, x: np.ndarray, outputs, **attrs) -> None:
     node = helper.make_node(op, ["X"], [n for n, _ in outputs], domain="ai.onnx.ml", **attrs)
-    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("X", TensorProto.FLOAT, None)],
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("X", TensorProto.FLOAT, x.shape)],
                               [helper.make_tensor_value_info(n, t, None) for n, t in outputs])
     m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 3)],
-                          ir_version=8).SerializeToString()
-    want = ort.InferenceSession(m, providers=["CPUExecutionProvider"]).run(None, {"X": x})
-    got = onnxkit.Session(m).run(None, {"X": x})
+                          ir_version=8)
+    want = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"X": x})
+    got = onnxkit.Session(m.SerializeToString()).run(None, {"X": x})
+    shapes_agree(m, got)
     for w, g in zip(want, got):
         assert g.shape == w.shape and g.dtype.kind == w.dtype.kind
         if w.dtype.kind in "OUS":

@@ -10,9 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import RunError
+from ..ir import DataType
 from ._registry import kernel, shape
 
-__all__ = ["binary_scores", "class_labels", "transform_scores"]
+__all__ = ["binary_scores", "class_labels", "label_dtype", "rows", "set_classifier", "transform_scores"]
 
 ML = "ai.onnx.ml"
 _SQRT2 = np.float32(1.41421356)
@@ -242,3 +243,53 @@ def svm_regressor(x, *, coefficients, rho, kernel_params=None, kernel_type="LINE
     if one_class:
         y = np.where(y > 0, np.float32(1), np.float32(-1))
     return transform_scores(y, post_transform) if post_transform == "PROBIT" else y
+
+
+# ------------------------------------------------------------------ shape rules
+def rows(ctx, i: int = 0):
+    """N of an ml op's [N, C] (or [C], N = 1) input; None when unknown."""
+    s = ctx.input_shape(i)
+    if s is None:
+        return None
+    return 1 if len(s) <= 1 else s[0]
+
+
+def label_dtype(ctx, strings_attr: str) -> DataType:
+    return DataType.STRING if ctx.attr(strings_attr) else DataType.INT64
+
+
+def set_classifier(ctx, strings_attr: str, n_scores) -> None:
+    n = rows(ctx)
+    ctx.set_output(0, label_dtype(ctx, strings_attr), (n,))
+    ctx.set_output(1, DataType.FLOAT, (n, n_scores))
+
+
+@shape("LinearClassifier", 1, domain=ML)
+def linear_classifier_shape(ctx) -> None:
+    n_labels = len(ctx.attr("classlabels_strings") or ctx.attr("classlabels_ints") or [])
+    n_cls = len(ctx.attr("intercepts") or [])
+    if not n_cls:
+        s = ctx.input_shape(0)
+        feats = s[-1] if s else None
+        n_cls = len(ctx.attr("coefficients") or []) // feats if isinstance(feats, int) and feats else None
+    set_classifier(ctx, "classlabels_strings", 2 if n_cls == 1 and n_labels == 2 else n_cls)
+
+
+@shape("LinearRegressor", 1, domain=ML)
+def linear_regressor_shape(ctx) -> None:
+    ctx.set_output(0, DataType.FLOAT, (rows(ctx), ctx.attr("targets", 1)))
+
+
+@shape("SVMClassifier", 1, domain=ML)
+def svm_classifier_shape(ctx) -> None:
+    k = len(ctx.attr("classlabels_strings") or ctx.attr("classlabels_ints") or [])
+    svc = sum(ctx.attr("vectors_per_class") or []) > 0
+    n_scores = k
+    if svc and not ctx.attr("prob_a"):
+        n_scores = k * (k - 1) // 2 if k > 2 else 2
+    set_classifier(ctx, "classlabels_strings", n_scores)
+
+
+@shape("SVMRegressor", 1, domain=ML)
+def svm_regressor_shape(ctx) -> None:
+    ctx.set_output(0, DataType.FLOAT, (rows(ctx), 1))

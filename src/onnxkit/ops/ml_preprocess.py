@@ -13,8 +13,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import RunError
+from ..ir import DataType, MapType, SequenceType, TensorType
 from ._registry import kernel, shape
-from .ml_linear import ML, class_labels
+from ._shape import prod
+from .ml_linear import ML, class_labels, rows
 
 __all__: list[str] = []
 
@@ -245,3 +247,84 @@ def feature_vectorizer(*xs, inputdimensions=None):
         part[:, :w] = x[:, :w]
         parts.append(part)
     return np.concatenate(parts, axis=1)
+
+
+# ------------------------------------------------------------------ shape rules
+def _same(dtype=None):
+    """Output 0: input 0's shape, with ``dtype`` (default input 0's)."""
+    def rule(ctx) -> None:
+        ctx.set_output(0, dtype if dtype is not None else ctx.input_dtype(0), ctx.input_shape(0))
+    return rule
+
+
+shape("Binarizer", 1, domain=ML)(_same())
+shape("Imputer", 1, domain=ML)(_same())
+shape("Normalizer", 1, domain=ML)(_same(DataType.FLOAT))
+shape("Scaler", 1, domain=ML)(_same(DataType.FLOAT))
+
+
+def _flip(ctx) -> DataType:
+    return DataType.INT64 if ctx.input_dtype(0) == DataType.STRING else DataType.STRING
+
+
+@shape("CategoryMapper", 1, domain=ML)
+def category_mapper_shape(ctx) -> None:
+    ctx.set_output(0, _flip(ctx), ctx.input_shape(0))
+
+
+@shape("LabelEncoder", 1, domain=ML)
+def label_encoder1_shape(ctx) -> None:
+    ctx.set_output(0, _flip(ctx), ctx.input_shape(0))
+
+
+@shape("LabelEncoder", 2, domain=ML)
+def label_encoder_shape(ctx) -> None:
+    vt = ctx.attr("values_tensor")
+    if vt is not None:
+        dt = DataType.from_numpy(np.asarray(vt).dtype)
+    else:
+        dt = DataType.FLOAT if ctx.attr("values_floats") is not None else \
+            DataType.INT64 if ctx.attr("values_int64s") is not None else DataType.STRING
+    ctx.set_output(0, dt, ctx.input_shape(0))
+
+
+@shape("OneHotEncoder", 1, domain=ML)
+def one_hot_encoder_shape(ctx) -> None:
+    s = ctx.input_shape(0)
+    cats = ctx.attr("cats_strings") if ctx.input_dtype(0) == DataType.STRING else ctx.attr("cats_int64s")
+    ctx.set_output(0, DataType.FLOAT, None if s is None else (*s, len(cats or [])))
+
+
+@shape("ArrayFeatureExtractor", 1, domain=ML)
+def array_feature_extractor_shape(ctx) -> None:
+    s, idx = ctx.input_shape(0), ctx.input_shape(1)
+    k = prod(idx) if idx is not None else None
+    out = None if s is None else (1, k) if len(s) <= 1 else (*s[:-1], k)
+    ctx.set_output(0, ctx.input_dtype(0), out)
+
+
+@shape("FeatureVectorizer", 1, domain=ML)
+def feature_vectorizer_shape(ctx) -> None:
+    ctx.set_output(0, DataType.FLOAT, (rows(ctx), sum(ctx.attr("inputdimensions") or [])))
+
+
+@shape("DictVectorizer", 1, domain=ML)
+def dict_vectorizer_shape(ctx) -> None:
+    t = ctx.input_type(0)
+    vt = t.value_type if isinstance(t, MapType) else None
+    vocab = ctx.attr("string_vocabulary") or ctx.attr("int64_vocabulary") or []
+    ctx.set_output(0, vt.elem_type if isinstance(vt, TensorType) else None, (1, len(vocab)))
+
+
+@shape("CastMap", 1, domain=ML)
+def cast_map_shape(ctx) -> None:
+    dt = {"TO_FLOAT": DataType.FLOAT, "TO_INT64": DataType.INT64, "TO_STRING": DataType.STRING}.get(
+        ctx.attr("cast_to", "TO_FLOAT"))
+    sparse = ctx.attr("map_form", "DENSE") == "SPARSE"
+    ctx.set_output(0, dt, (1, ctx.attr("max_map", 1) if sparse else None))
+
+
+@shape("ZipMap", 1, domain=ML)
+def zip_map_shape(ctx) -> None:
+    key = DataType.STRING if ctx.attr("classlabels_strings") else DataType.INT64
+    ctx.set_output_type(0, SequenceType(MapType(key, TensorType(DataType.FLOAT))))

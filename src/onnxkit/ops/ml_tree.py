@@ -15,8 +15,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import RunError
+from ..ir import DataType
 from ._registry import kernel, shape
-from .ml_linear import ML, binary_scores, class_labels, transform_scores
+from .ml_linear import ML, binary_scores, class_labels, rows, set_classifier, transform_scores
 
 __all__: list[str] = []
 
@@ -287,3 +288,30 @@ def _members(modes: np.ndarray, values) -> dict[int, np.ndarray]:
         raise RunError(f"membership_values holds {len(cuts)} sets for {len(member_nodes)} membership nodes")
     starts = np.concatenate([[0], cuts[:-1] + 1])
     return {int(node): values[s:e] for node, s, e in zip(member_nodes, starts, cuts)}
+
+
+# ------------------------------------------------------------- shape rules
+@shape("TreeEnsembleClassifier", 1, domain=ML)
+def tree_ensemble_classifier_shape(ctx) -> None:
+    k = len(ctx.attr("classlabels_strings") or ctx.attr("classlabels_int64s") or [])
+    set_classifier(ctx, "classlabels_strings", k or None)
+
+
+def _targets(ctx, ids_attr: str):
+    n = ctx.attr("n_targets")
+    if n:
+        return n
+    ids = ctx.attr(ids_attr)
+    return int(np.max(ids)) + 1 if ids is not None and len(ids) else None
+
+
+@shape("TreeEnsembleRegressor", 1, domain=ML)
+def tree_ensemble_regressor_shape(ctx) -> None:
+    ctx.set_output(0, DataType.FLOAT, (rows(ctx), _targets(ctx, "target_ids")))
+
+
+@shape("TreeEnsemble", 5, domain=ML)
+def tree_ensemble_shape(ctx) -> None:
+    dt = ctx.input_dtype(0)
+    ctx.set_output(0, dt if dt is not None and dt.is_floating else DataType.FLOAT,
+                   (rows(ctx), _targets(ctx, "leaf_targetids")))
