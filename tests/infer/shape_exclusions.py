@@ -9,5 +9,23 @@ allows at most 0.5% of the values onnx types to be listed here.
 
 from __future__ import annotations
 
+_SPLIT = ("onnx's Split-18 rule gives chunks [2, 2, 2, -1] for 5 elements in num_outputs=4 (a "
+          "negative dim); onnxkit gives the runtime's [2, 2, 1, 0]. The branch is dead for 3-D grids.")
+
 EXCLUSIONS: dict[tuple[str, str], str] = {
+    ('test_affine_grid_3d_expanded', '/15.then_branch/AffineGrid_test_affine_grid_3d_expanded_function_H_then'):
+        _SPLIT,
+    ('test_affine_grid_3d_expanded', '/15.then_branch/AffineGrid_test_affine_grid_3d_expanded_function_W_then'):
+        _SPLIT,
+    ('test_affine_grid_3d_align_corners_expanded', '/15.then_branch/AffineGrid_test_affine_grid_3d_align_corners_expanded_function_H_then'):
+        _SPLIT,
+    ('test_affine_grid_3d_align_corners_expanded', '/15.then_branch/AffineGrid_test_affine_grid_3d_align_corners_expanded_function_W_then'):
+        _SPLIT,
+    ("test_loop13_seq", "seq_res"):
+        "gap in the Loop rule (ops/control.py): a loop-carried sequence whose elements onnx types "
+        "float[] (scalars) comes out as seq(float)",
+    ("test_loop16_seq_none", "seq_res"):
+        "gap in the Loop rule (ops/control.py): the carried value enters as optional(seq(float)) and "
+        "the body returns seq(float); the rule keeps the optional kind, which contradicts the "
+        "declared seq(float) output (onnx takes the body's type)",
 }
