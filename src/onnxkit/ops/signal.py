@@ -93,8 +93,9 @@ def stft(signal, frame_step, window=None, frame_length=None, *, onesided=1):
 def _window(size, periodic: int, output_datatype: int, coefs: tuple[float, ...]) -> np.ndarray:
     n = _scalar(size)
     denom = n if periodic else n - 1
-    k = np.arange(n, dtype=np.float64) * (2 * np.pi / max(denom, 1))
-    w = sum(a * np.cos(j * k) for j, a in enumerate(coefs))
+    with np.errstate(divide="ignore", invalid="ignore"):   # symmetric size 1: 0/0, NaN as in the spec's formula
+        k = np.arange(n, dtype=np.float64) * (np.float64(2 * np.pi) / denom)
+        w = sum(a * np.cos(j * k) for j, a in enumerate(coefs))
     return cast_array(w, DataType(output_datatype))
 
 
