@@ -82,9 +82,8 @@ def _log_sum_exp(x, axes, kd):
 
 def _run(fn: Callable, data: np.ndarray, axes, keepdims: int, noop: int) -> np.ndarray:
     if axes is None or len(axes) == 0:
-        if noop:
-            return data
-        axes = range(data.ndim)
+        # noop: nothing reduced, the element-wise part still applies (SumSquare squares)
+        axes = () if noop else range(data.ndim)
     ax = norm_axes(axes, data.ndim) if data.ndim else ()
     with np.errstate(all="ignore"):
         return np.asarray(fn(data, ax, bool(keepdims))).astype(data.dtype, copy=False)
