@@ -1,0 +1,133 @@
+"""The model checker: does a model follow the ONNX rules?
+
+It verifies what ``onnx.checker.check_model(full_check=True)`` verifies, and
+reports every problem it finds rather than the first:
+
+* IR version and opset imports (present, in range, one entry per domain);
+* every graph: named, inputs and outputs declared (typed in the main graph),
+  single static assignment, nodes in topological order, every input defined
+  (in a subgraph: by an enclosing graph before the node holding it);
+* initializers: named once, data that fits their dims and element type,
+  external data files present in the model's folder; sparse tensors;
+* every node against its operator schema: known op, not deprecated, number of
+  inputs and outputs, required inputs present, attribute names, types and
+  required attributes, type constraints where the types are known, and the
+  subgraph arity of If, Loop and Scan;
+* model-local functions: their own scopes and order, opset imports that agree
+  with the model's, no recursion, calls that fit them;
+* with ``full=True``, onnxkit's shape inference in strict mode
+  (:func:`onnxkit.infer.infer_shapes`), whose contradictions become problems.
+
+>>> from onnxkit.check import check
+>>> check("model.onnx")                         # doctest: +SKIP
+Traceback (most recent call last):
+onnxkit.errors.CheckError: 1 problem found:
+  - graph 'main', node 3 'add' (Add): input 1 'b' is not defined: ...
+
+Each problem is a :class:`Problem` (what, where, which value) in
+:attr:`CheckError.problems`; :func:`find_problems` returns the list without
+raising.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ..errors import CheckError, InferenceError, OnnxkitError
+from ..ir import Model
+from ._graph import ModelChecker
+from ._problem import Problem
+
+__all__ = ["Problem", "check", "check_model", "find_problems", "load_for_check"]
+
+
+def find_problems(model: Model, *, full: bool = True) -> list[Problem]:
+    """Every problem of ``model`` (an empty list when it is valid).  The model
+    is not changed: shape inference, when run, is undone afterwards."""
+    problems = ModelChecker(model).run()
+    if full and not problems:
+        problems.extend(_inference_problems(model))
+    return problems
+
+
+def check_model(model: Model, *, full: bool = True) -> None:
+    """Raise :class:`~onnxkit.errors.CheckError` listing every problem of
+    ``model``; return None when it is valid.  ``full`` also runs shape
+    inference in strict mode, as ``onnx.checker.check_model(full_check=True)``
+    does."""
+    problems = find_problems(model, full=full)
+    if problems:
+        raise CheckError(problems)
+
+
+def load_for_check(source: Any) -> Model:
+    """A Model from a path, bytes or a Model; a file that cannot be read
+    raises CheckError with one problem saying why."""
+    if isinstance(source, Model):
+        return source
+    from .._io import load
+
+    try:
+        return load(source)
+    except OSError as e:
+        raise CheckError([Problem("unreadable", f"cannot read {os.fspath(source)!r}: "
+                                                f"{e.strerror or e}")]) from None
+    except OnnxkitError as e:
+        raise CheckError([Problem("unreadable", f"cannot load the model: {e}")]) from None
+
+
+def check(model: Model | str | os.PathLike | bytes, *, full: bool = True) -> None:
+    """Check a model given as a :class:`~onnxkit.ir.Model`, a path to a
+    ``.onnx`` file (external data is looked up beside it) or its bytes.
+    Raises :class:`~onnxkit.errors.CheckError` listing every problem."""
+    check_model(load_for_check(model), full=full)
+
+
+# ------------------------------------------------------------------ shape inference
+
+
+def _inference_problems(model: Model) -> list[Problem]:
+    """Every contradiction onnxkit's shape inference finds (conflicts with
+    declared types, rules that fail on the model); none while
+    :mod:`onnxkit.infer` is not available.  The model's types are restored
+    afterwards."""
+    try:
+        from ..infer import infer
+    except ImportError:
+        return []  # onnxkit.infer not present in this build: the structural checks stand alone
+    saved = _save_types(model)
+    try:
+        found = infer(model, strict=False).problems
+    except InferenceError as e:  # a rule that could not go on
+        found = [e]
+    finally:
+        _restore_types(model, saved)
+    return [_from_inference(e) for e in found]
+
+
+def _from_inference(e: Exception) -> Problem:
+    message = str(e)
+    index = getattr(e, "node_index", None)
+    if index is not None and message.startswith("node ") and ": " in message:
+        message = message.split(": ", 1)[1]  # the node is named by the Problem's own fields
+    return Problem("inference", message, getattr(e, "where", None) or "", index,
+                   getattr(e, "node_name", None) or None, getattr(e, "op_type", None),
+                   getattr(e, "value_name", None))
+
+
+def _save_types(model: Model) -> list:
+    saved = []
+    for g in model.all_graphs():
+        values = [*g.inputs, *g.initializers.values(), *g.outputs, *g.value_info]
+        for n in g:
+            values.extend(n.outputs)
+        saved.append((g, list(g.value_info), [(v, v.type) for v in values]))
+    return saved
+
+
+def _restore_types(model: Model, saved: list) -> None:
+    for g, value_info, types in saved:
+        g.value_info = value_info
+        for v, t in types:
+            v.type = t
