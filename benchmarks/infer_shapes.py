@@ -4,8 +4,9 @@
                                       [--reexport] [--repeat 3]
 
 Exports (once, cached in benchmarks/_out/) transformers' BertModel (BERT-base
-config), GPT2LMHeadModel (GPT-2 small config) and a LLaMA-style decoder
-(LlamaModel from a config: 4 layers, hidden 768, grouped-query attention),
+config) and GPT2LMHeadModel (GPT-2 small config), as real_models.py does, and
+a LLaMA-style decoder (LlamaModel from a config: 4 layers, hidden 768,
+grouped-query attention),
 random weights, with dynamic batch and sequence, through ``torch.onnx.export``
 both ``dynamo=True`` (``dynamic_shapes``) and ``dynamo=False``
 (``dynamic_axes``).  Each file is stripped of its ``value_info`` (the
@@ -32,56 +33,37 @@ sys.path.insert(0, HERE)
 SEQ = 128
 
 
-def export(name: str, exporter: str, path: str, *, small: bool = False, seq: int = SEQ) -> None:
-    """Export model ``name`` (bert, gpt2, llama; ``small``: a tiny config) with
-    ``exporter`` (dynamo or torchscript) to ``path``."""
+def export(name: str, exporter: str, path: str) -> None:
+    """Export model ``name`` (bert, gpt2: real_models.py's full-size exports;
+    llama: a LLaMA-style decoder) with ``exporter`` (dynamo or torchscript)."""
+    if name != "llama":
+        import real_models
+
+        return real_models.export(name, exporter, path)
     import torch
     import transformers as T
 
+    sys.path.insert(0, os.path.dirname(HERE))
+    from tests._real_models import _TextWrapper
+
     torch.manual_seed(0)
-    tiny = dict(num_hidden_layers=2, num_attention_heads=2, intermediate_size=128, hidden_size=64,
-                max_position_embeddings=64, vocab_size=1000) if small else {}
-    if name == "bert":
-        model = T.BertModel(T.BertConfig(**tiny))       # bert-base-uncased's shape
-    elif name == "gpt2":
-        cfg = dict(n_embd=64, n_layer=2, n_head=2, n_positions=64, vocab_size=1000) if small else {}
-        model = T.GPT2LMHeadModel(T.GPT2Config(use_cache=False, **cfg))   # gpt2 (124M)
-    elif name == "llama":
-        cfg = dict(hidden_size=768, intermediate_size=2048, num_hidden_layers=4, num_attention_heads=12,
-                   num_key_value_heads=4, max_position_embeddings=2048, vocab_size=32000)
-        if small:
-            cfg.update(tiny, num_key_value_heads=1)
-        model = T.LlamaModel(T.LlamaConfig(use_cache=False, bos_token_id=0, eos_token_id=0, **cfg))
-    else:
-        raise ValueError(name)
-    vocab = model.config.vocab_size
-
-    class Wrapper(torch.nn.Module):
-        def __init__(self, m):
-            super().__init__()
-            self.m = m
-
-        def forward(self, input_ids, attention_mask):
-            return self.m(input_ids=input_ids, attention_mask=attention_mask,
-                          use_cache=False, return_dict=False)[0]
-
-    w = Wrapper(model.eval()).eval()
-    args = (torch.randint(0, vocab, (2, seq)), torch.ones(2, seq, dtype=torch.int64))
+    cfg = T.LlamaConfig(hidden_size=768, intermediate_size=2048, num_hidden_layers=4, num_attention_heads=12,
+                        num_key_value_heads=4, max_position_embeddings=2048, vocab_size=32000,
+                        use_cache=False, bos_token_id=0, eos_token_id=0)
+    module = _TextWrapper(T.LlamaModel(cfg).eval()).eval()
+    args = (torch.randint(0, cfg.vocab_size, (2, SEQ)), torch.ones(2, SEQ, dtype=torch.int64))
     names = ["input_ids", "attention_mask"]
     tmp = path + ".tmp"
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         if exporter == "torchscript":
-            axes = {n: {0: "batch", 1: "seq"} for n in names}
-            axes["out"] = {0: "batch", 1: "seq"}
-            torch.onnx.export(w, args, tmp, dynamo=False, input_names=names, output_names=["out"],
-                              dynamic_axes=axes, opset_version=17)
+            torch.onnx.export(module, args, tmp, dynamo=False, input_names=names, output_names=["out"],
+                              dynamic_axes={n: {0: "batch", 1: "seq"} for n in [*names, "out"]},
+                              opset_version=17)
         else:
-            b = torch.export.Dim("batch", min=1, max=64)
-            s = torch.export.Dim("seq", min=2, max=512)
-            torch.onnx.export(w, args, tmp, dynamo=True, input_names=names, output_names=["out"],
-                              dynamic_shapes={n: {0: b, 1: s} for n in names},
-                              external_data=False, verbose=False)
+            dims = {0: torch.export.Dim("batch", min=1, max=64), 1: torch.export.Dim("seq", min=2, max=512)}
+            torch.onnx.export(module, args, tmp, dynamo=True, input_names=names, output_names=["out"],
+                              dynamic_shapes={n: dims for n in names}, external_data=False)
     os.replace(tmp, path)
 
 

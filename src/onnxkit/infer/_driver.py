@@ -99,28 +99,23 @@ def _strip_shapes(t: Type | None) -> Type | None:
 
 
 def _py_attr(a) -> Any:
-    """An attribute's value as kernels and rules take it (GRAPH: the IR graph)."""
+    """An attribute's value as kernels and rules take it (GRAPH: the IR graph;
+    strings as str, or bytes when they are not UTF-8)."""
     t, v = a.type, a.value
-    if t == AttributeType.TENSOR:
-        return v.numpy()
-    if t == AttributeType.TENSORS:
-        return [x.numpy() for x in v]
-    if t == AttributeType.STRING:
-        return _decode(v)
-    if t == AttributeType.STRINGS:
-        return [_decode(x) for x in v]
+    if t in (AttributeType.TENSOR, AttributeType.TENSORS):
+        return v.numpy() if t == AttributeType.TENSOR else [x.numpy() for x in v]
+    if t in (AttributeType.STRING, AttributeType.STRINGS):
+        return _text(v) if t == AttributeType.STRING else [_text(x) for x in v]
     if t in (AttributeType.FLOATS, AttributeType.INTS, AttributeType.GRAPHS):
         return list(v)
     return v
 
 
-def _decode(s: Any) -> Any:
-    if isinstance(s, (bytes, bytearray)):
-        try:
-            return bytes(s).decode()
-        except UnicodeDecodeError:
-            return bytes(s)
-    return s
+def _text(s: Any) -> Any:
+    try:
+        return bytes(s).decode() if isinstance(s, (bytes, bytearray)) else s
+    except UnicodeDecodeError:
+        return bytes(s)
 
 
 class _Scope:
