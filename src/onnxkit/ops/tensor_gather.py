@@ -14,13 +14,6 @@ from .tensor_shape import const_ints, is_int, norm_axis, set_dims
 _REDUCE = {"add": np.add, "mul": np.multiply, "max": np.maximum, "min": np.minimum}
 
 
-def _nonneg(indices: np.ndarray, dim: int) -> np.ndarray:
-    idx = np.asarray(indices).astype(np.int64, copy=False)
-    if idx.size and ((idx < -dim).any() or (idx >= dim).any()):
-        raise IndexError(f"index out of range [-{dim}, {dim - 1}]")
-    return np.where(idx < 0, idx + dim, idx)
-
-
 def _scatter_into(data: np.ndarray, index: tuple, updates: np.ndarray, reduction: str) -> np.ndarray:
     out = np.array(data, copy=True)
     if reduction == "none":
@@ -35,8 +28,7 @@ def _scatter_into(data: np.ndarray, index: tuple, updates: np.ndarray, reduction
 # ------------------------------------------------------------------ Gather
 @kernel("Gather", 1)
 def gather(data, indices, *, axis=0):
-    axis = axis + data.ndim if axis < 0 else axis
-    return np.take(data, _nonneg(indices, data.shape[axis]), axis=axis)
+    return np.take(data, indices, axis=axis)      # numpy takes negative indices as the spec does
 
 
 @shape("Gather", 1)
@@ -62,7 +54,7 @@ def gather_shape(ctx: InferenceContext) -> None:
 def _along(data: np.ndarray, indices: np.ndarray, axis: int) -> tuple:
     """The full index tuple that addresses ``data`` at ``indices`` along ``axis``."""
     axis = axis + data.ndim if axis < 0 else axis
-    idx = _nonneg(indices, data.shape[axis])
+    idx = np.asarray(indices)
     grids = list(np.ogrid[tuple(slice(0, d) for d in idx.shape)]) if idx.ndim else []
     grids[axis] = idx
     return tuple(grids)
@@ -87,9 +79,7 @@ def _nd_index(data: np.ndarray, indices: np.ndarray, batch_dims: int) -> tuple:
     """Index tuple into ``data`` reshaped to (prod(batch), *rest)."""
     k = indices.shape[-1]
     batch = int(np.prod(data.shape[:batch_dims]))
-    idx = np.asarray(indices).astype(np.int64, copy=False).reshape(batch, -1, k)
-    dims = np.asarray(data.shape[batch_dims:batch_dims + k], dtype=np.int64)
-    idx = np.where(idx < 0, idx + dims, idx)
+    idx = np.asarray(indices).reshape(batch, -1, k)       # negative indices: numpy's, the spec's
     b = np.arange(batch)[:, None]
     return (b,) + tuple(idx[..., j] for j in range(k))
 
@@ -130,9 +120,7 @@ def scatter_elements(data, indices, updates, *, axis=0, reduction="none"):
 @kernel("ScatterND", 11)
 def scatter_nd(data, indices, updates, *, reduction="none"):
     k = indices.shape[-1]
-    idx = np.asarray(indices).astype(np.int64, copy=False)
-    dims = np.asarray(data.shape[:k], dtype=np.int64)
-    idx = np.where(idx < 0, idx + dims, idx)
+    idx = np.asarray(indices)
     return _scatter_into(data, tuple(idx[..., j] for j in range(k)), updates, reduction)
 
 
