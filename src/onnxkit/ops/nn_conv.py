@@ -118,14 +118,15 @@ def _convtranspose_geometry(in_sizes, ks, s, d, pads, auto_pad, output_padding, 
     op = list(output_padding) if output_padding else [0] * nsp
     natural = [s[i] * (in_sizes[i] - 1) + op[i] + (ks[i] - 1) * d[i] + 1 for i in range(nsp)]
     if output_shape is not None or auto_pad in ("SAME_UPPER", "SAME_LOWER"):
-        if output_shape is None:
-            output_shape = [in_sizes[i] * s[i] for i in range(nsp)]
+        if output_shape is None:    # SAME: in*stride, or the natural size when that is smaller
+            output_shape = [min(in_sizes[i] * s[i], natural[i]) for i in range(nsp)]
         output_shape = list(output_shape)[-nsp:]
         total = [natural[i] - output_shape[i] for i in range(nsp)]
         if auto_pad == "SAME_UPPER":
             begin = [t // 2 for t in total]
         else:
             begin = [t - t // 2 for t in total]
+        begin = [max(0, b) for b in begin]      # larger than natural: the zeros go at the end
         return begin + [t - b for t, b in zip(total, begin)], output_shape
     p = list(pads) if pads else [0] * (2 * nsp)
     if auto_pad == "VALID":
@@ -182,8 +183,8 @@ def conv_transpose_shape(ctx):
     op = ctx.attr("output_padding") or [0] * nsp
     dims: list[Dim] = []
     for i in range(nsp):
-        if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
-            dims.append(mul(xs[2 + i], s[i]))
+        if auto_pad in ("SAME_UPPER", "SAME_LOWER"):   # in*stride, unless that needs a negative pad
+            dims.append(add(mul(xs[2 + i], s[i]), min(0, op[i] + (ks[i] - 1) * d[i] + 1 - s[i])))
         else:
             pp = 0 if auto_pad == "VALID" else p[i] + p[i + nsp]
             dims.append(add(mul(sub(xs[2 + i], 1), s[i]), op[i] + (ks[i] - 1) * d[i] + 1 - pp))
