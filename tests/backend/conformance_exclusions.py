@@ -15,4 +15,8 @@ EXCLUDED: dict[str, str] = {
     "test_bernoulli_expanded_cpu": _RANDOM,
     "test_bernoulli_seed_cpu": _RANDOM,
     "test_bernoulli_seed_expanded_cpu": _RANDOM,
+    "test_loop16_seq_none_cpu": ("the expected output is a sequence whose first element is a 0-d tensor, and "
+                                 "onnx's runner compares sequence elements with len(), which a 0-d array "
+                                 "has not: the comparison raises TypeError for every backend (onnxkit's "
+                                 "output equals the expected one)"),
 }
