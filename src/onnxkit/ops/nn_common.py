@@ -72,6 +72,8 @@ def pool_out_dim(size: Dim, k: int, s: int, d: int, pb: int, pe: int, auto_pad: 
     out = add(ceildiv(span, s) if ceil_mode else floordiv(span, s), 1)
     if ceil_mode and isinstance(out, int) and isinstance(size, int) and (out - 1) * s >= size + pb:
         out -= 1            # the last window would start in the end padding
+    elif ceil_mode and not isinstance(out, int) and pe + s > eff:
+        return None         # symbolic: whether that happens depends on the size
     return out
 
 
