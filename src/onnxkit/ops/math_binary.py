@@ -174,10 +174,11 @@ def _mod_dim(fmod: int) -> Callable[[Dim, Dim], Dim]:
 
 def _extreme(is_max: bool) -> Callable[[Dim, Dim], Dim]:
     def f(a: Dim, b: Dim) -> Dim:
-        le = _less_eq(a, b)
-        if le is None:
-            return None
-        return (b if le else a) if is_max else (a if le else b)
+        if _less_eq(a, b) == 1:
+            return b if is_max else a
+        if _less_eq(b, a) == 1:
+            return a if is_max else b
+        return None
     return f
 
 
