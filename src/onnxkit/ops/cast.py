@@ -19,7 +19,7 @@ import numpy as np
 from ..ir import DataType
 from ._registry import kernel, shape
 
-__all__ = ["as_strings", "cast_array", "to_datatype"]
+__all__ = ["as_strings", "attr_datatype", "cast_array", "to_datatype"]
 
 _FLOAT8 = frozenset({DataType.FLOAT8E4M3FN, DataType.FLOAT8E4M3FNUZ, DataType.FLOAT8E5M2,
                      DataType.FLOAT8E5M2FNUZ})
@@ -29,6 +29,19 @@ def to_datatype(to: Any) -> DataType:
         name = to.decode() if isinstance(to, bytes) else to
         return DataType[name.upper()]
     return DataType(int(to))
+
+
+def attr_datatype(ctx, name: str, default: int = 0) -> DataType | None:
+    """For shape rules: the element type an attribute names (``default`` when
+    unset; None for 0), failing the node when it names none."""
+    value = ctx.attr(name, default)
+    if not value:
+        return None
+    try:
+        return to_datatype(value)
+    except (KeyError, ValueError, TypeError):
+        ctx.fail(f"attribute {name!r} = {value!r} is not an element type")
+        return None
 
 
 def as_strings(x: np.ndarray) -> np.ndarray:
@@ -167,18 +180,14 @@ def _cast_rule(ctx, dt: DataType | None) -> None:
     src = ctx.input_dtype(0)
     if dt is not None and src is not None and dt.is_integer and DataType(src).is_integer:
         dims = ctx.input_dims(0)
-        if dims is not None:
-            ctx.set_output_dims(0, dims)
+        info = ml_dtypes.iinfo(dt.numpy_dtype)
+        if dims is not None and all(not isinstance(d, int) or info.min <= d <= info.max for d in dims):
+            ctx.set_output_dims(0, dims)         # shape arithmetic cast to another integer type
 
 
 @shape("Cast", 1)
 def cast_shape(ctx) -> None:
-    try:
-        dt = to_datatype(ctx.attr("to"))
-    except (KeyError, ValueError, TypeError):
-        ctx.fail(f"attribute 'to' = {ctx.attr('to')!r} is not an element type")
-        return
-    _cast_rule(ctx, dt)
+    _cast_rule(ctx, attr_datatype(ctx, "to"))
 
 
 @shape("CastLike", 15)
@@ -188,13 +197,9 @@ def cast_like_shape(ctx) -> None:
 
 @shape("BitCast", 26)
 def bit_cast_shape(ctx) -> None:
-    try:
-        dt = to_datatype(ctx.attr("to"))
-    except (KeyError, ValueError, TypeError):
-        ctx.fail(f"attribute 'to' = {ctx.attr('to')!r} is not an element type")
-        return
+    dt = attr_datatype(ctx, "to")
     src = ctx.input_dtype(0)
-    if src is not None and DataType(src).bitwidth != dt.bitwidth:
+    if dt is not None and src is not None and DataType(src).bitwidth != dt.bitwidth:
         ctx.fail(f"BitCast from {DataType(src).name} to {dt.name}: bit widths differ")
         return
     ctx.set_output(0, dt, ctx.input_shape(0))

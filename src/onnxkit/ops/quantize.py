@@ -17,7 +17,7 @@ import numpy as np
 from ..ir import DataType
 from ._registry import kernel, shape
 from ._shape import normalize_axis
-from .cast import cast_array
+from .cast import attr_datatype, cast_array
 
 _FLOAT8 = frozenset({DataType.FLOAT8E4M3FN, DataType.FLOAT8E4M3FNUZ, DataType.FLOAT8E5M2,
                      DataType.FLOAT8E5M2FNUZ})
@@ -106,19 +106,18 @@ def dynamic_quantize_linear(x):
 @shape("QuantizeLinear", 10)
 def quantize_linear_shape(ctx) -> None:
     dt = ctx.input_dtype(2) if ctx.has_input(2) else None
-    out = ctx.attr("output_dtype", 0)
+    out = attr_datatype(ctx, "output_dtype")
     if dt is None:
-        dt = DataType(out) if out else (None if ctx.has_input(2) else DataType.UINT8)
+        dt = out if out else (None if ctx.has_input(2) else DataType.UINT8)
     elif out and out != dt:
-        ctx.fail(f"output_dtype {DataType(out).name} differs from y_zero_point's type {DataType(dt).name}")
+        ctx.fail(f"output_dtype {out.name} differs from y_zero_point's type {DataType(dt).name}")
         return
     ctx.set_output(0, dt, ctx.input_shape(0))
 
 
 @shape("DequantizeLinear", 10)
 def dequantize_linear_shape(ctx) -> None:
-    out = ctx.attr("output_dtype", 0)
-    ctx.set_output(0, DataType(out) if out else ctx.input_dtype(1), ctx.input_shape(0))
+    ctx.set_output(0, attr_datatype(ctx, "output_dtype") or ctx.input_dtype(1), ctx.input_shape(0))
 
 
 @shape("DynamicQuantizeLinear", 11)

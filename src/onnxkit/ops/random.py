@@ -12,7 +12,7 @@ import numpy as np
 
 from ..ir import DataType
 from ._registry import kernel, shape
-from .cast import cast_array
+from .cast import attr_datatype, cast_array
 
 
 def _rng(ctx, seed: float | None) -> np.random.Generator:
@@ -76,10 +76,7 @@ def bernoulli(ctx, x, *, dtype=None, seed=None):
 
 # ---------------------------------------------------------------- shape rules
 def _dtype_attr(ctx, like: bool) -> DataType | None:
-    dtype = ctx.attr("dtype")
-    if dtype:
-        return DataType(dtype)
-    return ctx.input_dtype(0) if like else DataType.FLOAT
+    return attr_datatype(ctx, "dtype") or (ctx.input_dtype(0) if like else DataType.FLOAT)
 
 
 @shape("RandomNormal", 1)
@@ -113,5 +110,5 @@ def multinomial_shape(ctx) -> None:
     if s is not None and len(s) != 2:
         ctx.fail(f"input must be [batch, classes], has rank {len(s)}")
         return
-    ctx.set_output(0, DataType(ctx.attr("dtype", 6) or 6),
+    ctx.set_output(0, attr_datatype(ctx, "dtype", 6) or DataType.INT32,
                    (s[0] if s is not None else None, ctx.attr("sample_size", 1)))

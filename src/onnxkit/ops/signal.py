@@ -14,7 +14,7 @@ import numpy as np
 from ..ir import DataType
 from ._registry import kernel, shape
 from ._shape import add, floordiv, mul, sub
-from .cast import cast_array
+from .cast import attr_datatype, cast_array
 
 
 def _complex(x: np.ndarray) -> np.ndarray:
@@ -143,7 +143,7 @@ def _const_int(ctx, i: int):
     if dims is not None and len(dims) == 1:
         return dims[0]
     v = ctx.input_value(i)
-    return None if v is None else int(np.asarray(v).reshape(-1)[0])
+    return None if v is None or np.size(v) != 1 else int(np.asarray(v).reshape(-1)[0])
 
 
 def _dft_rule(ctx, axis) -> None:
@@ -203,7 +203,7 @@ def stft_shape(ctx) -> None:
 
 
 def _window_shape(ctx) -> None:
-    ctx.set_output(0, DataType(ctx.attr("output_datatype", 1)), (_const_int(ctx, 0),))
+    ctx.set_output(0, attr_datatype(ctx, "output_datatype", 1), (_const_int(ctx, 0),))
 
 
 for _op in ("HannWindow", "HammingWindow", "BlackmanWindow"):
@@ -213,6 +213,6 @@ for _op in ("HannWindow", "HammingWindow", "BlackmanWindow"):
 @shape("MelWeightMatrix", 17)
 def mel_weight_matrix_shape(ctx) -> None:
     n_fft = _const_int(ctx, 1)
-    ctx.set_output(0, DataType(ctx.attr("output_datatype", 1)),
+    ctx.set_output(0, attr_datatype(ctx, "output_datatype", 1),
                    (add(1, floordiv(n_fft, 2)), _const_int(ctx, 0)))
 
