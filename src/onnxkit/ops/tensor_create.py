@@ -10,7 +10,7 @@ import numpy as np
 from ..ir import DataType, SparseTensor
 from ._registry import kernel, shape
 from ._shape import InferenceContext, ceildiv, is_known, same_as_input, sub
-from .tensor_shape import input_dimvec, is_int, norm_axis, set_dims, vec_len
+from .tensor_shape import input_dimvec, input_or_unknown, is_int, norm_axis, set_dims, vec_len
 
 _FLOAT = np.dtype(np.float32)
 
@@ -180,9 +180,8 @@ def one_hot(indices, depth, values, *, axis=-1):
 
 @shape("OneHot", 9)
 def one_hot_shape(ctx: InferenceContext) -> None:
-    dtype, s = ctx.input_dtype(2), ctx.input_shape(0)
+    dtype, s = input_or_unknown(ctx, ctx.input_dtype(2))
     if s is None:
-        ctx.set_output(0, dtype, None)
         return
     depth = input_dimvec(ctx, 1)
     d = depth[0] if depth is not None and len(depth) == 1 else None

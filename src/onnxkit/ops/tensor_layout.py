@@ -9,7 +9,7 @@ import numpy as np
 
 from ._registry import kernel, shape
 from ._shape import Dim, InferenceContext, add, floordiv, mul, same_as_input
-from .tensor_shape import const_ints, input_dimvec, is_int, norm_axes
+from .tensor_shape import const_ints, input_dimvec, input_or_unknown, is_int, norm_axes
 
 
 # ------------------------------------------------------------------ Pad
@@ -59,9 +59,8 @@ def pad(x, pads, constant_value=None, axes=None, *, mode="constant"):
 
 @shape("Pad", 1)
 def pad_shape(ctx: InferenceContext) -> None:
-    dtype, s = ctx.input_dtype(0), ctx.input_shape(0)
+    dtype, s = input_or_unknown(ctx)
     if s is None:
-        ctx.set_output(0, dtype, None)
         return
     if ctx.opset < 11:
         pads = ctx.attr("paddings" if ctx.opset < 2 else "pads")

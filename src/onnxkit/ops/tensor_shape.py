@@ -87,6 +87,18 @@ def set_dims(ctx: InferenceContext, i: int, dims: Sequence[Dim] | None, scalar: 
         ctx.set_output_dims(i, list(dims))
 
 
+def input_or_unknown(ctx: InferenceContext, dtype: Any = None, *more: Any) -> tuple[Any, tuple | None]:
+    """(output dtype, input 0's shape); ``dtype`` defaults to input 0's.  When
+    the input's rank is unknown, outputs 0, 1, ... (dtypes ``dtype``, ``*more``)
+    get an unknown shape and the shape returned is None: the rule is done."""
+    dtype = ctx.input_dtype(0) if dtype is None else dtype
+    s = ctx.input_shape(0)
+    if s is None:
+        for k, dt in enumerate((dtype,) + more):
+            ctx.set_output(k, dt, None)
+    return dtype, s
+
+
 def is_int(d: Any) -> bool:
     return isinstance(d, int)
 
@@ -250,12 +262,11 @@ def unsqueeze(x, axes):
 
 @shape("Squeeze", 1)
 def squeeze_shape(ctx: InferenceContext) -> None:
-    dtype, s = ctx.input_dtype(0), ctx.input_shape(0)
+    dtype, s = input_or_unknown(ctx)
+    if s is None:
+        return
     axes = ints_from(ctx, "axes", 1, 13)
     given = ctx.attr("axes") is not None if ctx.opset < 13 else ctx.has_input(1)
-    if s is None:
-        ctx.set_output(0, dtype, None)
-        return
     if axes is None and given:       # axes come at run time: only the rank may be known
         n = vec_len(ctx, 1)
         ctx.set_output(0, dtype, None if n is None else [None] * (len(s) - n))
@@ -280,11 +291,10 @@ def squeeze_shape(ctx: InferenceContext) -> None:
 
 @shape("Unsqueeze", 1)
 def unsqueeze_shape(ctx: InferenceContext) -> None:
-    dtype, s = ctx.input_dtype(0), ctx.input_shape(0)
-    axes = ints_from(ctx, "axes", 1, 13)
+    dtype, s = input_or_unknown(ctx)
     if s is None:
-        ctx.set_output(0, dtype, None)
         return
+    axes = ints_from(ctx, "axes", 1, 13)
     if axes is None:
         n = vec_len(ctx, 1)
         ctx.set_output(0, dtype, None if n is None else [None] * (len(s) + n))

@@ -8,7 +8,8 @@ import numpy as np
 
 from ._registry import kernel, shape
 from ._shape import Dim, InferenceContext, Sym, add, ceildiv, floordiv, mul, sub
-from .tensor_shape import HUGE, const_ints, input_dimvec, is_int, norm_axes, norm_axis, set_dims, vec_len
+from .tensor_shape import (HUGE, const_ints, input_dimvec, input_or_unknown, is_int, norm_axes, norm_axis,
+                           set_dims, vec_len)
 
 
 # ------------------------------------------------------------------ Concat
@@ -217,9 +218,8 @@ def slice_len(d: Dim, s: Dim, e: Dim, step: int) -> Dim:
 
 @shape("Slice", 1)
 def slice_shape(ctx: InferenceContext) -> None:
-    dtype, s = ctx.input_dtype(0), ctx.input_shape(0)
+    dtype, s = input_or_unknown(ctx)
     if s is None:
-        ctx.set_output(0, dtype, None)
         return
     if ctx.opset < 10:
         starts, ends = ctx.attr("starts"), ctx.attr("ends")
@@ -278,9 +278,8 @@ def tile(x, repeats):
 
 @shape("Tile", 1)
 def tile_shape(ctx: InferenceContext) -> None:
-    dtype, s = ctx.input_dtype(0), ctx.input_shape(0)
+    dtype, s = input_or_unknown(ctx)
     if s is None:
-        ctx.set_output(0, dtype, None)
         return
     if ctx.opset < 6:
         tiles, axis = const_ints(ctx, 1), const_ints(ctx, 2)

@@ -8,7 +8,7 @@ import numpy as np
 from ..ir import DataType
 from ._registry import kernel, shape
 from ._shape import InferenceContext, prod
-from .tensor_shape import input_dimvec, is_int, norm_axis
+from .tensor_shape import input_dimvec, input_or_unknown, is_int, norm_axis
 
 _I64 = DataType.INT64
 
@@ -47,10 +47,8 @@ def top_k(x, k, *, axis=-1, largest=1, sorted=1):  # noqa: A002 (the spec's name
 
 @shape("TopK", 1)
 def top_k_shape(ctx: InferenceContext) -> None:
-    dtype, s = ctx.input_dtype(0), ctx.input_shape(0)
+    dtype, s = input_or_unknown(ctx, None, _I64)
     if s is None:
-        ctx.set_output(0, dtype, None)
-        ctx.set_output(1, _I64, None)
         return
     axis = norm_axis(ctx, ctx.attr("axis", -1), len(s))
     if axis is None:
