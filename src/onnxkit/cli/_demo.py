@@ -1,5 +1,5 @@
-"""Build a small CNN with the builder, save it, load it back, show its info
-and confirm the round trip.  With --out the model stays in that folder;
+"""Build a small CNN with the builder, save it, load it back, show its info,
+confirm the round trip, check it, infer its shapes and run it on an image.  With --out the model stays in that folder;
 otherwise a temporary folder is used and removed afterwards.
 
 The demo is a list of steps (:data:`STEPS`), each a function of the shared
@@ -21,7 +21,7 @@ from ..errors import OnnxkitError
 from ..ir import Model
 
 NAME = "demo"
-HELP = "build, save and reload a small built-in CNN"
+HELP = "build, save, reload, check, infer and run a small built-in CNN"
 
 MODEL_FILE = "demo_cnn.onnx"
 
@@ -112,12 +112,53 @@ def step_round_trip(s: DemoState) -> str:
     return f"ok, the loaded model serializes to the same {len(again)} bytes"
 
 
+def step_check(s: DemoState) -> str:
+    from ..check import check_model
+
+    check_model(s.loaded)  # raises CheckError listing every problem
+    return "ok, the model follows the ONNX rules (onnxkit's checker, full)"
+
+
+def step_infer(s: DemoState) -> str:
+    from ..infer import infer
+
+    report = infer(s.loaded, strict=True)
+    shapes = [f"{n.op_type} {v.type}" for n in s.loaded.graph for v in n.outputs
+              if n.op_type in ("Conv", "MaxPool", "Flatten", "Gemm")]
+    return (f"{report.shaped} of {report.values} values fully shaped; "
+            + ", ".join(shapes[:4]) + ", ...")
+
+
+def step_run(s: DemoState) -> str:
+    from ..runtime import Session
+
+    sess = Session(s.loaded)
+    image = _digit_image()
+    [probs] = sess.run(None, {"image": image})
+    k = int(np.argmax(probs))
+    return (f"a 28x28 test image -> class {k} with probability {float(probs[0, k]):.3f} "
+            f"(probabilities sum to {float(probs.sum()):.4f}; random weights, so the class means nothing)")
+
+
+def _digit_image() -> np.ndarray:
+    """A crude hand-drawn "7": a bar on top and a diagonal stroke."""
+    img = np.zeros((1, 1, 28, 28), np.float32)
+    img[0, 0, 5:8, 6:22] = 1.0
+    for r in range(8, 24):
+        c = 21 - (r - 8) // 2
+        img[0, 0, r, c - 1:c + 2] = 1.0
+    return img
+
+
 STEPS: list[tuple[str, Callable[[DemoState], str]]] = [
     ("build", step_build),
     ("save", step_save),
     ("load", step_load),
     ("info", step_info),
     ("round trip", step_round_trip),
+    ("check", step_check),
+    ("infer shapes", step_infer),
+    ("run", step_run),
 ]
 
 
