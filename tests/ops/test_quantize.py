@@ -8,41 +8,21 @@ from __future__ import annotations
 import ml_dtypes
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
-from onnx import TensorProto, helper
-from onnx.reference import ReferenceEvaluator
+from onnx import TensorProto
 
 import onnxkit
-from tests.infer.agreement import compare
+from tests.ops.data_testutil import assert_agrees, check_model, node_model
 
 RNG = np.random.default_rng(0)
 
 
 def _model(op: str, feeds: dict, opset: int, n_out: int = 1, **attrs) -> onnx.ModelProto:
-    names = list(feeds)
-    node = helper.make_node(op, names, [f"y{i}" for i in range(n_out)], **attrs)
-    ins = [helper.make_tensor_value_info(k, helper.np_dtype_to_tensor_dtype(v.dtype), v.shape)
-           for k, v in feeds.items()]
-    outs = [helper.make_empty_tensor_value_info(f"y{i}") for i in range(n_out)]
-    g = helper.make_graph([node], "g", ins, outs)
-    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], ir_version=10)
+    return node_model(op, feeds, opset=opset, n_out=n_out, **attrs)
 
 
 def check(op: str, feeds: dict, opset: int, oracle: str = "ort", n_out: int = 1, **attrs) -> list:
-    m = _model(op, feeds, opset, n_out, **attrs)
-    if oracle == "ort":
-        want = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)
-    else:
-        want = ReferenceEvaluator(m).run(None, feeds)
-    got = onnxkit.Session(m.SerializeToString()).run(None, feeds)
-    for w, g in zip(want, got):
-        w = np.asarray(w)
-        assert g.dtype == w.dtype and g.shape == w.shape, (g.dtype, w.dtype, g.shape, w.shape)
-        np.testing.assert_array_equal(g.astype(np.float64), w.astype(np.float64))
-    n, gaps = compare(op, m)
-    assert n and not gaps, gaps
-    return got
+    return check_model(_model(op, feeds, opset, n_out, **attrs), feeds, oracle)
 
 
 @pytest.mark.parametrize("zp_type", [np.int8, np.uint8, np.int16, np.uint16])
@@ -123,9 +103,8 @@ def test_dynamic_quantize_linear_like_onnxruntime(shape, lo, hi):
 
 def test_quantize_rule_dtype_from_attribute_or_default():
     x = np.zeros((2, 3), np.float32)
-    n, gaps = compare("q", _model("QuantizeLinear", {"x": x, "s": np.array(1, np.float32)}, 23,
-                                  output_dtype=TensorProto.INT4))
-    assert n and not gaps, gaps
+    assert_agrees(_model("QuantizeLinear", {"x": x, "s": np.array(1, np.float32)}, 23,
+                         output_dtype=TensorProto.INT4))
     m = onnxkit.load(_model("QuantizeLinear", {"x": x, "s": np.array(1, np.float32)}, 21).SerializeToString())
     from onnxkit.infer import infer_shapes
     infer_shapes(m, strict=True)

@@ -5,42 +5,20 @@ the scalar inputs as initializers, so both can read them)."""
 from __future__ import annotations
 
 import numpy as np
-import onnx
-import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
-from onnx.reference import ReferenceEvaluator
 
 import onnxkit
 from onnxkit.infer import infer_shapes
-from tests.infer.agreement import compare
+from tests.ops.data_testutil import check_model, node_model
 
 RNG = np.random.default_rng(0)
 
 
-def _model(op: str, feeds: dict, consts: dict, opset: int, **attrs) -> onnx.ModelProto:
-    order = attrs.pop("order", list(feeds) + list(consts))
-    node = helper.make_node(op, order, ["y"], **attrs)
-    ins = [helper.make_tensor_value_info(k, helper.np_dtype_to_tensor_dtype(v.dtype), v.shape)
-           for k, v in feeds.items()]
-    inits = [numpy_helper.from_array(np.asarray(v), k) for k, v in consts.items()]
-    g = helper.make_graph([node], "g", ins, [helper.make_empty_tensor_value_info("y")], inits)
-    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], ir_version=10)
-
-
 def check(op: str, feeds: dict, consts: dict | None = None, opset: int = 20, oracle: str = "ort",
           rtol: float = 1e-5, atol: float = 1e-4, **attrs) -> np.ndarray:
-    m = _model(op, feeds, consts or {}, opset, **attrs)
-    if oracle == "ort":
-        want = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
-    else:
-        want = ReferenceEvaluator(m).run(None, feeds)[0]
-    got = onnxkit.Session(m.SerializeToString()).run(None, feeds)[0]
-    assert got.dtype == want.dtype and got.shape == want.shape, (got.dtype, want.dtype, got.shape, want.shape)
-    np.testing.assert_allclose(got.astype(np.float64), want.astype(np.float64), rtol=rtol, atol=atol)
-    n, gaps = compare(op, m)
-    assert n and not gaps, gaps
-    return got
+    m = node_model(op, feeds, consts, opset=opset, **attrs)
+    return check_model(m, feeds, oracle, rtol=rtol, atol=atol)[0]
 
 
 def i64(v: int) -> np.ndarray:

@@ -5,43 +5,18 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
-from onnx import TensorProto, helper
-from onnx.reference import ReferenceEvaluator
 
 import onnxkit
-from tests.infer.agreement import compare
+from tests.ops.data_testutil import check_model, node_model
 
 
 def _model(op: str, feeds: dict, n_out: int = 1, opset: int = 20, **attrs) -> onnx.ModelProto:
-    node = helper.make_node(op, list(feeds), [f"y{i}" for i in range(n_out)], **attrs)
-    ins = [helper.make_tensor_value_info(k, TensorProto.STRING if v.dtype == object
-                                         else helper.np_dtype_to_tensor_dtype(v.dtype), v.shape)
-           for k, v in feeds.items()]
-    outs = [helper.make_empty_tensor_value_info(f"y{i}") for i in range(n_out)]
-    g = helper.make_graph([node], "g", ins, outs)
-    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], ir_version=9)
+    return node_model(op, feeds, opset=opset, n_out=n_out, ir_version=9, **attrs)
 
 
 def check(op: str, feeds: dict, n_out: int = 1, opset: int = 20, oracle: str = "ort", **attrs) -> list:
-    m = _model(op, feeds, n_out, opset, **attrs)
-    if oracle == "ort":
-        want = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)
-    else:
-        want = ReferenceEvaluator(m).run(None, feeds)
-    got = onnxkit.Session(m.SerializeToString()).run(None, feeds)
-    for w, g in zip(want, got):
-        w = np.asarray(w)
-        assert g.shape == w.shape, (g.shape, w.shape)
-        if w.dtype.kind in "OUS":
-            assert g.dtype == object and g.tolist() == w.tolist()
-        else:
-            assert g.dtype == w.dtype
-            np.testing.assert_allclose(g, w, rtol=1e-6)
-    n, gaps = compare(op, m)
-    assert n and not gaps, gaps
-    return got
+    return check_model(_model(op, feeds, n_out, opset, **attrs), feeds, oracle, rtol=1e-6)
 
 
 def S(*items, shape=None) -> np.ndarray:
