@@ -497,3 +497,8 @@ def test_losses(reduction, weighted, ignore_index, shape):
     check("SoftmaxCrossEntropyLoss", x, t, *w, opset=13, n_out=2, rtol=1e-5, **attrs)
     check("SoftmaxCrossEntropyLoss", x.astype(np.float64), t.astype(np.int32), *[a.astype(np.float64) for a in w],
           opset=13, rtol=1e-5, **attrs)
+
+
+def test_prelu_before_7_is_per_channel():
+    x, s = rand((2, 3, 4, 5)), rand((3,))
+    np.testing.assert_allclose(run_only("PRelu", x, s, opset=6), np.where(x < 0, x * s[:, None, None], x))

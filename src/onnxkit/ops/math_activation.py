@@ -49,10 +49,18 @@ def leaky_relu(x, *, alpha=0.01):
     return np.where(x < 0, x * alpha, x)
 
 
-@_act("PRelu", 1)
+@_act("PRelu", 7)
 def prelu(x, slope):
     slope = up(slope)
     return np.where(x < 0, x * slope, x)
+
+
+@_act("PRelu", 1)
+def prelu_1(x, slope):
+    """Before opset 7 a 1-D slope of C values applies per channel (axis 1)."""
+    if slope.ndim == 1 and x.ndim > 2 and slope.shape[0] == x.shape[1] != 1:
+        slope = slope.reshape((-1,) + (1,) * (x.ndim - 2))
+    return prelu.__wrapped__(x, slope)
 
 
 @_act("Elu", 1)
