@@ -210,10 +210,20 @@ def test_demo_with_out(capsys, tmp_path):
     assert rc == 0 and err == ""
     path = tmp_path / "demo" / "demo_cnn.onnx"
     assert path.is_file()
-    assert "[1/5] build: 11 nodes, 8 initializers" in out
+    assert "[1/8] build: 11 nodes, 8 initializers" in out
     assert "image  float32[1,1,28,28]" in out and "probs  float32[1,10]" in out
-    assert "[5/5] round trip: ok" in out
+    assert "[5/8] round trip: ok" in out
+    assert "[6/8] check: ok" in out
+    assert "[7/8] infer shapes: 11 of 11 values fully shaped; Conv float[1,4,28,28]" in out
     onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+    # the prediction printed is onnxruntime's too
+    import onnxruntime
+
+    from onnxkit.cli._demo import _digit_image
+    sess = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (probs,) = sess.run(None, {"image": _digit_image()})
+    k = int(np.argmax(probs))
+    assert f"[8/8] run: a 28x28 test image -> class {k} with probability {float(probs[0, k]):.3f}" in out
 
 
 def test_demo_model_runs_in_onnxruntime():
