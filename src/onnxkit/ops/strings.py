@@ -63,13 +63,14 @@ def string_normalizer_shape(ctx) -> None:
     if s is not None and len(s) not in (1, 2):
         ctx.fail(f"input must be [C] or [1, C], has rank {len(s)}")
         return
-    stops = ctx.attr("stopwords")
     if s is None:
         ctx.set_output(0, DataType.STRING, None)
-    elif stops:      # how many elements remain is known only at run time
-        ctx.set_output(0, DataType.STRING, (None,) if len(s) == 1 else (1, None))
-    else:
-        ctx.set_output(0, DataType.STRING, s)
+        return
+    # with stop words, how many elements remain is known at run time only;
+    # without, all of them, but an empty input gives one empty string
+    c = s[-1]
+    kept = None if ctx.attr("stopwords") or not isinstance(c, int) else max(c, 1)
+    ctx.set_output(0, DataType.STRING, (kept,) if len(s) == 1 else (1, kept))
 
 
 # ---------------------------------------------------------------- StringSplit
