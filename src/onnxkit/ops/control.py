@@ -238,8 +238,9 @@ def loop_shape(ctx) -> None:
     out = ctx.infer_subgraph(body, [_scalar(DataType.INT64), _scalar(DataType.BOOL), *carried])
     for k in range(n_carried):
         t_in, t_out = carried[k], out[1 + k] if 1 + k < len(out) else None
-        t = union_type(t_in, t_out) if t_out is not None else None
-        ctx.set_output_type(k, t if t is not None else _kind_only(t_in or t_out))
+        t = union_type(t_in, t_out)
+        # no common type (e.g. an optional in, its element out): the body's output kind
+        ctx.set_output_type(k, t if t is not None else _kind_only(t_out or t_in))
     for k in range(max(len(out) - 1 - n_carried, 0)):
         ctx.set_output_type(n_carried + k, _with_dim(out[1 + n_carried + k], 0, None))
 
@@ -267,7 +268,7 @@ def scan_shape(ctx) -> None:
     for i, t in enumerate(out):
         if i < n_state:
             u = union_type(states[i], t)
-            ctx.set_output_type(i, u if u is not None else _kind_only(states[i] or t))
+            ctx.set_output_type(i, u if u is not None else _kind_only(t or states[i]))
         else:
             ctx.set_output_type(i, _with_dim(t, out_axes[i - n_state], seq_len))
 
