@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from ..ir import DataType, SparseTensor
+from ..ir import DataType, SparseTensor, TensorBase
 from ._registry import kernel, shape
 from ._shape import InferenceContext, ceildiv, is_known, same_as_input, sub
 from .tensor_shape import input_dimvec, input_or_unknown, is_int, norm_axis, set_dims, vec_len
@@ -50,23 +50,35 @@ def constant(**attrs):
     return v
 
 
+_READ_LIMIT = 4096     # elements of a Constant's tensor worth reading at inference time
+_VALUE_ATTRS = ("value", "value_float", "value_floats", "value_int", "value_ints", "value_string",
+                "value_strings", "sparse_value")
+
+
 @shape("Constant", 1)
 def constant_shape(ctx: InferenceContext) -> None:
-    names = ("value", "value_float", "value_floats", "value_int", "value_ints", "value_string",
-             "value_strings", "sparse_value")
-    given = {n: ctx.attr(n) for n in names if ctx.attr(n) is not None}
+    given = [n for n in _VALUE_ATTRS if n in ctx.node.attributes]
     if len(given) != 1:
-        ctx.fail(f"Constant needs exactly one value attribute, it has {sorted(given) or 'none'}")
+        ctx.fail(f"Constant needs exactly one value attribute, it has {given or 'none'}")
         return
-    (name, a), = given.items()
-    if name == "sparse_value" and isinstance(a, SparseTensor):
-        ctx.set_output(0, a.values.dtype if a.values is not None else None, a.dims)
+    name = given[0]
+    a = ctx.node.attributes[name]
+    if name == "value" and a.ref_attr_name is None and isinstance(a.value, TensorBase):
+        t = a.value
+        ctx.set_output(0, t.dtype, t.shape)
+        if t.size <= _READ_LIMIT:           # a large tensor stays unread
+            ctx.set_output_value(0, t.numpy())
         return
-    v = _constant_value(**{name: a})
+    v = ctx.attr(name)
+    if isinstance(v, SparseTensor):
+        ctx.set_output(0, v.values.dtype if v.values is not None else None, v.dims)
+        return
+    if v is None:
+        ctx.set_output(0, None, None)
+        return
+    v = _constant_value(**{name: v})
     ctx.set_output(0, DataType.from_numpy(v.dtype), v.shape)
     ctx.set_output_value(0, v)
-    if v.dtype.kind in "iu" and v.ndim <= 1:
-        set_dims(ctx, 0, [int(x) for x in v.reshape(-1)])
 
 
 # ------------------------------------------------------------------ ConstantOfShape
