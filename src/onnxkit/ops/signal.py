@@ -149,15 +149,18 @@ def _const_int(ctx, i: int):
 def _dft_rule(ctx, axis) -> None:
     s = ctx.input_shape(0)
     dt = ctx.input_dtype(0)
-    if s is None or axis is None:
-        ctx.set_output(0, dt, None if s is None else (None,) * len(s))
+    inverse, onesided = ctx.attr("inverse", 0), ctx.attr("onesided", 0)
+    last = 1 if inverse and onesided else 2
+    if s is None or axis is None:       # axis unknown: only a full-length DFT keeps every dim
+        same = not onesided and not ctx.has_input(1)
+        ctx.set_output(0, dt, None if s is None else
+                       (*(s[:-1] if same else (None,) * (len(s) - 1)), last))
         return
     r = len(s)
     if not (-r <= axis <= -2 or 0 <= axis <= r - 2):
         ctx.fail(f"axis {axis} out of range for an input of rank {r}")
         return
     axis %= r
-    inverse, onesided = ctx.attr("inverse", 0), ctx.attr("onesided", 0)
     n = _const_int(ctx, 1)
     unknown_len = ctx.has_input(1) and n is None
     out = list(s)
