@@ -105,3 +105,10 @@ def test_shape_rules_with_symbols():
     assert dims["rfft"] == ["B", "floor(T/2) + 1", 2]
     assert dims["full"] == ["B", None, 2]
     assert dims["spec"] == ["B", "floor((T - 16)/4) + 1", 9, 2]
+
+
+@pytest.mark.parametrize("onesided", [0, 1])
+def test_dft_axis_known_at_run_time_only(onesided):
+    x = RNG.standard_normal((4, 6, 1)).astype(np.float32)
+    feeds = {"x": x, "axis": i64(0)}
+    check("DFT", feeds, onesided=onesided)
