@@ -230,6 +230,12 @@ def test_top_k_ties_along_first_axis(largest):
     check("TopK", {"x": x.astype(np.int32)}, 2, consts={"k": i64(0)}, axis=1, largest=largest)
 
 
+@pytest.mark.parametrize("largest", [0, 1])
+def test_top_k_small_k_of_long_rows_with_ties(largest):
+    x = RNG.integers(0, 6, (3, 200, 2)).astype(np.float32)
+    check("TopK", {"x": x}, 2, consts={"k": i64(7)}, axis=1, largest=largest)
+
+
 def test_top_k_version_1():
     x = f32(3, 5)
     m = _model("TopK", {"x": x}, 2, 1, k=2)

@@ -178,16 +178,14 @@ def eye_like_shape(ctx: InferenceContext) -> None:
 @kernel("OneHot", 9)
 def one_hot(indices, depth, values, *, axis=-1):
     depth = int(np.asarray(depth).reshape(-1)[0])
-    idx = np.asarray(indices)
-    idx = (idx.astype(np.int64) if idx.dtype.kind == "f" else idx.astype(np.int64, copy=False))
+    idx = np.asarray(indices).astype(np.int64, copy=False)      # float indices truncate
     idx = np.where(idx < 0, idx + depth, idx)
-    rank = idx.ndim + 1
-    if axis < 0:
-        axis += rank
-    hot = idx[..., None] == np.arange(depth, dtype=np.int64)
-    hot = np.moveaxis(hot, -1, axis)
     values = np.asarray(values).reshape(-1)
-    return np.where(hot, values[1], values[0]).astype(values.dtype, copy=False)
+    out = np.full(idx.shape + (depth,), values[0], dtype=values.dtype)
+    hit = (idx >= 0) & (idx < depth)                       # out of range: all off
+    out[hit, idx[hit]] = values[1]
+    rank = idx.ndim + 1
+    return np.moveaxis(out, -1, axis + rank if axis < 0 else axis)
 
 
 @shape("OneHot", 9)

@@ -156,11 +156,9 @@ def reverse_sequence(x, sequence_lens, *, batch_axis=1, time_axis=0):
     t = np.arange(x.shape[time_axis])
     lens = np.asarray(sequence_lens, dtype=np.int64).reshape(-1, 1)
     src = np.where(t < lens, lens - 1 - t, t)              # (batch, time): source time index
-    if time_axis < batch_axis:
-        src = src.T
-    shape = [1] * x.ndim
-    shape[batch_axis], shape[time_axis] = x.shape[batch_axis], x.shape[time_axis]
-    return np.take_along_axis(x, src.reshape(shape), axis=time_axis)
+    bt = np.moveaxis(x, (batch_axis, time_axis), (0, 1))  # view: (batch, time, rest...)
+    out = bt[np.arange(bt.shape[0])[:, None], src]         # rows of the rest copied whole
+    return np.moveaxis(out, (0, 1), (batch_axis, time_axis))
 
 
 shape("ReverseSequence", 10)(same_as_input)

@@ -20,18 +20,37 @@ def _sort_key(x: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ TopK
+def _stable_order(rows: np.ndarray, largest: int) -> np.ndarray:
+    """argsort of each row; ties in index order, also when descending."""
+    if not largest:
+        return np.argsort(rows, axis=1, kind="stable")
+    n = rows.shape[1]        # stable ascending sort of the reversed rows, reversed back
+    return (n - 1) - np.flip(np.argsort(np.flip(rows, 1), axis=1, kind="stable"), 1)
+
+
+def _top_rows(rows: np.ndarray, k: int, largest: int) -> np.ndarray:
+    """Indices of the top k of each row of a 2-D array, in order."""
+    n = rows.shape[1]
+    if not 0 < 4 * k < n or (rows.dtype.kind in "fc" and np.isnan(rows).any()):
+        return _stable_order(rows, largest)[:, :k]
+    # partition: the k-th value splits each row; ties at it are taken in index order
+    kth = np.partition(rows, n - k if largest else k - 1, axis=1)[:, n - k if largest else k - 1, None]
+    better = rows > kth if largest else rows < kth
+    tie = rows == kth
+    chosen = better | (tie & (np.cumsum(tie, axis=1) <= k - better.sum(axis=1, keepdims=True)))
+    idx = np.nonzero(chosen)[1].reshape(-1, k)
+    return np.take_along_axis(idx, _stable_order(np.take_along_axis(rows, idx, 1), largest), 1)
+
+
 def _top_k(x: np.ndarray, k: int, axis: int, largest: int) -> tuple[np.ndarray, np.ndarray]:
     axis = axis + x.ndim if axis < 0 else axis
     n = x.shape[axis]
     if not 0 <= k <= n:
         raise ValueError(f"k = {k} is out of range for a dim of {n}")
-    key = _sort_key(x)
-    if largest:      # descending, ties by ascending index: stable ascending sort of the reversed axis
-        order = np.flip(np.argsort(np.flip(key, axis), axis=axis, kind="stable"), axis)
-        order = (n - 1) - order
-    else:
-        order = np.argsort(key, axis=axis, kind="stable")
-    idx = order[(slice(None),) * axis + (slice(0, k),)]
+    moved = np.moveaxis(_sort_key(x), axis, -1)
+    lead = moved.shape[:-1]
+    idx = _top_rows(moved.reshape(int(np.prod(lead)), n), k, largest)
+    idx = np.moveaxis(idx.reshape(lead + (k,)), -1, axis)
     return np.take_along_axis(x, idx, axis=axis), idx.astype(np.int64, copy=False)
 
 
