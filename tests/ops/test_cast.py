@@ -180,3 +180,10 @@ def test_bitcast_rule_rejects_other_widths():
                             to=TensorProto.INT64).SerializeToString())
     with pytest.raises(onnxkit.errors.InferenceError, match="bit widths"):
         infer_shapes(m, strict=True)
+
+
+def test_integers_saturate_into_float8():
+    x = np.array([1000, -1000, 3, 100000], np.int32)
+    m = _model("Cast", [("x", TensorProto.INT32, None)], to=TensorProto.FLOAT8E4M3FN)
+    got = onnxkit.Session(m.SerializeToString()).run(None, {"x": x})[0]
+    assert got.astype(np.float32).tolist() == [448.0, -448.0, 3.0, 448.0]

@@ -23,6 +23,8 @@ __all__ = ["as_strings", "attr_datatype", "cast_array", "to_datatype"]
 
 _FLOAT8 = frozenset({DataType.FLOAT8E4M3FN, DataType.FLOAT8E4M3FNUZ, DataType.FLOAT8E5M2,
                      DataType.FLOAT8E5M2FNUZ})
+
+
 def to_datatype(to: Any) -> DataType:
     """The DataType of a ``to`` attribute (int, or the type's name in Cast-1)."""
     if isinstance(to, (str, bytes)):
@@ -124,10 +126,10 @@ def _numeric(x: np.ndarray, to: DataType, saturate: bool, round_mode: str) -> np
         return x.copy()
     x = _native(x)
     if to in _FLOAT8:
-        if saturate and x.dtype.kind == "f":
+        if saturate and x.dtype.kind in "fiu":
             info = ml_dtypes.finfo(npdt)
-            x = np.clip(x.astype(np.float32 if x.dtype.itemsize <= 4 else np.float64),
-                        float(info.min), float(info.max))
+            wide = np.float32 if x.dtype.kind == "f" and x.dtype.itemsize <= 4 else np.float64
+            x = np.clip(x.astype(wide), float(info.min), float(info.max))
         return x.astype(npdt)
     if to == DataType.FLOAT8E8M0:
         return _to_e8m0(x, saturate, round_mode)
