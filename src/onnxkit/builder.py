@@ -17,14 +17,14 @@ methods afterwards.
 Ops.  ``b.node(op_type, *inputs, domain="", outputs=1, name=None, **attrs)``
 adds any node; attributes are keyword arguments whose types are inferred
 (:meth:`Attribute.infer`), or :class:`Attribute` objects, and ``None`` leaves
-an attribute out.  ``b.op`` is the namespace of typed op constructors:
-today ``b.op.Relu(x)`` simply forwards to ``b.node("Relu", x)`` through
-``__getattr__`` (and ``b.op("com.microsoft").Foo(x)`` picks a domain).  A later
-change replaces it with a subclass of :class:`Ops`, installed as
-``GraphBuilder.ops_class``, whose methods are generated from the operator
-schemas with real signatures (each ending in ``self._builder.node(...)``);
-``__getattr__`` stays as the fallback for ops without one, so code written
-against ``b.op`` keeps working.  Inputs that are arrays or Python numbers
+an attribute out.  ``b.op`` is the namespace of typed op constructors
+(:mod:`onnxkit._generated_ops`, generated from the operator schemas and
+installed as ``GraphBuilder.ops_class``): ``b.op.Conv(x, w, kernel_shape=[3, 3])``
+has a real signature, checks arity, attribute names and types at build time
+(IRError) and ends in ``self._builder.node(...)``; ``b.op("ai.onnx.ml")`` is the
+namespace of another domain.  Ops without a method (other domains, deprecated
+ops) go through ``__getattr__`` to :meth:`GraphBuilder.node` unchecked, e.g.
+``b.op("com.microsoft").Foo(x)``.  Inputs that are arrays or Python numbers
 become Constant nodes.
 
 Names.  Names given by the user are kept; a second value (or node) with a
@@ -52,13 +52,16 @@ graph's outputs, which the ONNX checker requires to be typed.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 import numpy as np
 
 from .errors import IRError, UnsupportedDataTypeError
 from .ir import (Attribute, AttributeType, DataType, Function, Graph, Model, Node, Tensor,
                  TensorBase, TensorType, Type, Value)
+
+if TYPE_CHECKING:
+    from ._generated_ops import AiOnnxOps
 
 __all__ = ["AttrRef", "FunctionBuilder", "GraphBuilder", "Ops", "as_dtype"]
 
@@ -227,7 +230,7 @@ class GraphBuilder:
             self._values, self._nodes = _parent._values, _parent._nodes
             self._functions = _parent._functions
         self._defined: set[int] = set()  # ids of the Values this graph defines
-        self.op = self.ops_class(self)
+        self.op: AiOnnxOps = self.ops_class(self)  # type: ignore[assignment]
 
     # ------------------------------------------------------------ values
     def _value_renamer(self, v: Value) -> Callable[[str], None]:
@@ -520,3 +523,13 @@ def _make_attr(key: str, a: Any, desc: str) -> Attribute:
         return Attribute.infer(key, a)
     except IRError as e:
         raise IRError(f"{desc}: {e}") from None
+
+
+def _install_typed_ops() -> None:
+    """Make ``b.op`` the typed op namespace generated from the schemas
+    (:mod:`onnxkit._generated_ops`, written by ``tools/gen_builder.py``)."""
+    from ._generated_ops import AiOnnxOps
+    GraphBuilder.ops_class = AiOnnxOps
+
+
+_install_typed_ops()

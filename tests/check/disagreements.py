@@ -27,20 +27,10 @@ CONFORMANCE: dict[str, str] = {
         "onnx refuses the model because its own function body of MeanVarianceNormalization-13 "
         "fails onnx's inference (a Constant in the body whose value comes from an unbound "
         "attribute reference); the model itself is valid and onnxkit accepts it"),
-    "test_loop16_seq_none": (
-        "onnxkit's shape inference (onnxkit.infer, Loop rule) infers the Loop's sequence output as "
-        "optional(seq(float)) where the model declares seq(float), which onnx accepts; to be fixed "
-        "in the Loop shape rule"),
 }
 
 #: mutants of tests/check/mutants.py, by id (mutation:base)
 MUTANTS: dict[str, str] = {
     "conflicting_opset_domain:if": POLICY["conflicting-opsets"],
     "ref_attribute_in_graph:if": POLICY["ref-outside-function"],
-    # the Loop conformance model as a base: every still-valid mutant of it carries the
-    # inference disagreement listed above for test_loop16_seq_none
-    "internal_attribute:test_loop16_seq_none": CONFORMANCE["test_loop16_seq_none"],
-    "duplicate_opset_domain:test_loop16_seq_none": CONFORMANCE["test_loop16_seq_none"],
-    "doc_strings:test_loop16_seq_none": CONFORMANCE["test_loop16_seq_none"],
-    "rename_values:test_loop16_seq_none": CONFORMANCE["test_loop16_seq_none"],
 }
