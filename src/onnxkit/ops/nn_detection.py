@@ -39,9 +39,9 @@ def roi_align(x, rois, batch_indices, *, coordinate_transformation_mode="half_pi
     half = coordinate_transformation_mode == "half_pixel"
     off = 0.5 if half else 0.0
     y = np.zeros((n_rois, c, output_height, output_width), dtype=ct)
-    r = rois.astype(np.float64)
+    r = rois.astype(ct)         # the ROI geometry in the input's precision, as onnxruntime does it
     for k in range(n_rois):
-        x0, y0, x1, y1 = r[k] * spatial_scale - off
+        x0, y0, x1, y1 = (float(v) for v in r[k] * ct.type(spatial_scale) - ct.type(off))
         rw, rh = x1 - x0, y1 - y0
         if not half:
             rw, rh = max(rw, 1.0), max(rh, 1.0)
@@ -99,9 +99,10 @@ def max_roi_pool(x, rois, *, pooled_shape=None, spatial_scale=1.0):
     ph_n, pw_n = pooled_shape
     _, c, h, w = x.shape
     y = np.zeros((rois.shape[0], c, ph_n, pw_n), dtype=x.dtype)
-    for k, roi in enumerate(rois.astype(np.float64)):
+    ct = compute_dtype(rois.dtype)
+    for k, roi in enumerate(rois.astype(ct)):      # the geometry in the ROIs' precision, as onnxruntime
         b = int(roi[0])
-        x0, y0, x1, y1 = (_round_half_away(v * spatial_scale) for v in roi[1:5])
+        x0, y0, x1, y1 = (_round_half_away(float(v)) for v in roi[1:5] * ct.type(spatial_scale))
         rh, rw = max(y1 - y0 + 1, 1), max(x1 - x0 + 1, 1)
         bh, bw = rh / ph_n, rw / pw_n
         for ph in range(ph_n):

@@ -94,7 +94,7 @@ def grid_sample(x, grid, *, align_corners=0, mode="bilinear", padding_mode="zero
         if mode == "nearest":
             v = np.rint(v)
         outside = (v < lo) | (v > hi)
-        if padding_mode == "border":
+        if padding_mode == "border" and mode != "cubic":    # cubic clamps its taps only (torch, onnxruntime)
             v = np.where(outside, np.clip(v, 0, d - 1), v)
         elif padding_mode == "reflection":
             v = np.where(outside, _reflect(v, lo, hi), v)
