@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from onnxkit.ops._shape import (Sym, add, broadcast, ceildiv, dim_text, dims_equal, floordiv, mod, mul,
-                                prod, sub, sym)
+                                prod, sub, sym, tensor_type)
 
 N, S = sym("N"), sym("seq")
 
@@ -57,6 +57,7 @@ def test_text_forms():
     assert dim_text(S - 1) == "seq - 1"
     assert dim_text(floordiv(S - 1, 2) + 1) == "floor((seq - 1)/2) + 1"
     assert dim_text(7) == 7 and dim_text(None) is None
+    assert str(tensor_type(1, [2 * N, 3, None])) == "float[2*N,3,?]"
 
 
 def test_parse():

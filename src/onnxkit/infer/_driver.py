@@ -25,7 +25,7 @@ from ..errors import InferenceError
 from ..ir import AttributeType, DataType, Graph, Node, OptionalType, SequenceType, TensorType, Type, Value
 from ..ir._tensor import TensorBase
 from ..ops._registry import KernelContext, find_kernel, find_shape
-from ..ops._shape import Dim, InferenceContext, Sym, dim_text, sym
+from ..ops._shape import Dim, InferenceContext, Sym, dim_text, sym, tensor_type
 from ._types import Conflict, merge_types, parse_type_str
 
 __all__ = ["Driver", "MAX_FOLD_ELEMENTS"]
@@ -198,7 +198,7 @@ class _Ctx(InferenceContext):
             return
         dims = None if shape is None else tuple(_rule_dim(d) for d in shape)
         o = self.outs[i]
-        o.type = TensorType(dtype, None if dims is None else [dim_text(d) for d in dims])
+        o.type = tensor_type(dtype, dims)
         o.shape = dims
 
     def set_output_type(self, i: int, type: Type | None) -> None:

@@ -417,7 +417,8 @@ class InferenceContext:
     Writing (``i`` = output position):
       ``set_output(i, dtype, shape)`` (shape: iterable of rule dims, or None
       for unknown rank; a tensor type), ``set_output_type(i, ir_type)`` (any
-      type: sequences, optionals, maps), ``set_output_value(i, array)`` (a
+      type: sequences, optionals, maps; IR types hold model dims, so build a
+      tensor type from rule dims with :func:`tensor_type`), ``set_output_value(i, array)`` (a
       known constant), ``set_output_dims(i, dims)`` (the elements of a 0-d /
       1-d integer output as rule dims; for 0-d give a one-element list).
 
@@ -447,6 +448,13 @@ class InferenceContext:
     def infer_subgraph(self, graph: Any, input_types: Sequence[Any]) -> list[Any]: raise NotImplementedError
 
 
+def tensor_type(dtype: Any, dims: Iterable[Dim] | None):
+    """An IR :class:`~onnxkit.ir.TensorType` from rule dims (symbols written as
+    their text), e.g. for a sequence's element type in ``set_output_type``."""
+    from ..ir import TensorType
+    return TensorType(dtype, None if dims is None else [dim_text(d) for d in dims])
+
+
 def normalize_axis(axis: int, rank: int) -> int:
     """A non-negative axis (raises ValueError when out of range)."""
     if not -rank <= axis < max(rank, 1):
@@ -454,7 +462,7 @@ def normalize_axis(axis: int, rank: int) -> int:
     return axis + rank if axis < 0 else axis
 
 
-__all__ += ["normalize_axis"]
+__all__ += ["normalize_axis", "tensor_type"]
 _ = math  # (kept for rules that import it from here)
 
 
