@@ -129,6 +129,9 @@ def range_(start, limit, delta, *, stash_type=None):
 def range_shape(ctx: InferenceContext) -> None:
     dtype = ctx.input_dtype(0)
     vals = [ctx.input_value(i) for i in range(3)]
+    if any(v is not None and np.size(v) != 1 for v in vals):
+        ctx.fail("start, limit and delta must be scalars")
+        return
     if all(v is not None for v in vals):
         s, l_, d = (np.asarray(v).reshape(-1)[0].item() for v in vals)
         if d == 0:
@@ -195,8 +198,12 @@ def one_hot_shape(ctx: InferenceContext) -> None:
         return
     depth = input_dimvec(ctx, 1)
     d = depth[0] if depth is not None and len(depth) == 1 else None
-    if d is None and ctx.input_value(1) is not None:
-        d = int(np.asarray(ctx.input_value(1)).reshape(-1)[0])
+    value = ctx.input_value(1)
+    if value is not None and np.size(value) != 1:
+        ctx.fail(f"depth must have one element, it has {np.size(value)}")
+        return
+    if d is None and value is not None:
+        d = int(np.asarray(value).reshape(-1)[0])
     axis = norm_axis(ctx, ctx.attr("axis", -1), len(s) + 1)
     if axis is None:
         return
