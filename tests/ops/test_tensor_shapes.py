@@ -284,3 +284,48 @@ def test_identity_of_sequence_keeps_the_type():
     m = onnxkit.load(helper.make_model(g, opset_imports=[helper.make_opsetid("", 21)]).SerializeToString())
     infer(m)
     assert str(m.graph.outputs[0].type) == str(m.graph.inputs[0].type)
+
+
+# ------------------------------------------------------------------ odd models
+B = TensorProto.BOOL
+ODD = {  # op: (input element types, outputs, attributes, opsets)
+    "Shape": ([F], 1, {"start": 1, "end": -1}, [1, 15]), "Size": ([F], 1, {}, [1]),
+    "Reshape": ([F, I64], 1, {}, [5, 14]), "Flatten": ([F], 1, {"axis": 2}, [13]),
+    "Squeeze": ([F, I64], 1, {}, [13]), "Unsqueeze": ([F, I64], 1, {}, [13]),
+    "Concat": ([F, F], 1, {"axis": 1}, [13]), "Split": ([F, I64], 2, {"axis": 1}, [13, 18]),
+    "Slice": ([F, I64, I64, I64, I64], 1, {}, [13]), "Gather": ([F, I64], 1, {"axis": 1}, [13]),
+    "GatherElements": ([F, I64], 1, {"axis": 1}, [13]), "GatherND": ([F, I64], 1, {"batch_dims": 1}, [13]),
+    "ScatterND": ([F, I64, F], 1, {}, [18]), "TensorScatter": ([F, F, I64], 1, {}, [24]),
+    "Expand": ([F, I64], 1, {}, [13]), "Tile": ([F, I64], 1, {}, [13]), "Pad": ([F, I64, F, I64], 1, {}, [18]),
+    "ConstantOfShape": ([I64], 1, {}, [9]), "Range": ([I64, I64, I64], 1, {}, [11]),
+    "Transpose": ([F], 1, {"perm": [1, 0, 2]}, [13]), "NonZero": ([F], 1, {}, [13]),
+    "Compress": ([F, B], 1, {"axis": 1}, [11]), "OneHot": ([I64, I64, F], 1, {"axis": 1}, [11]),
+    "TopK": ([F, I64], 2, {"axis": 1}, [11]), "Unique": ([F], 4, {"axis": 1}, [11]),
+    "DepthToSpace": ([F], 1, {"blocksize": 2}, [13]), "SpaceToDepth": ([F], 1, {"blocksize": 2}, [13]),
+    "ReverseSequence": ([F, I64], 1, {}, [10]), "EyeLike": ([F], 1, {}, [9]),
+}
+
+
+def test_rules_never_raise_on_odd_models():
+    """Unknown ranks, empty and scalar shapes, zero dims, constants of any length:
+    a rule infers what it can or reports the contradiction, never raises."""
+    rng = np.random.default_rng(0)
+    choices = [None, [], ["N"], [2, "S"], [0, 4, "N"], [1, None, 2, 4]]
+    crashed = []
+    for op, (types, n_out, attrs, opsets) in ODD.items():
+        for opset in opsets:
+            for _ in range(8):
+                ins, inits = [], []
+                for k, t in enumerate(types):
+                    if t == I64 and rng.random() < 0.5:
+                        inits.append(numpy_helper.from_array(rng.integers(-3, 4, rng.integers(0, 5)), f"i{k}"))
+                    else:
+                        ins.append(helper.make_tensor_value_info(f"i{k}", t, choices[rng.integers(len(choices))]))
+                node = helper.make_node(op, [f"i{k}" for k in range(len(types))],
+                                        [f"o{k}" for k in range(n_out)], **attrs)
+                g = helper.make_graph([node], "g", ins, [helper.make_empty_tensor_value_info(f"o{k}")
+                                                         for k in range(n_out)], inits)
+                m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], ir_version=9)
+                report = infer(onnxkit.load(m.SerializeToString()))
+                crashed += [str(p) for p in report.problems if "rule failed" in str(p)]
+    assert not crashed, "\n".join(crashed)
