@@ -502,3 +502,11 @@ def test_losses(reduction, weighted, ignore_index, shape):
 def test_prelu_before_7_is_per_channel():
     x, s = rand((2, 3, 4, 5)), rand((3,))
     np.testing.assert_allclose(run_only("PRelu", x, s, opset=6), np.where(x < 0, x * s[:, None, None], x))
+
+
+def test_blockwise_large_inputs():
+    x = rand((3, 40000), np.float32, -6, 6)           # several cache blocks, a partial last one
+    check("Gelu", x, opset=20)
+    check("Erf", x, opset=13)
+    check("Sigmoid", np.array([-100.0, -20.0, 0.0, 20.0, 100.0], np.float32), opset=13)
+    check("Gelu", np.array(0.7, np.float32), opset=20)  # 0-d

@@ -11,17 +11,22 @@ import numpy as np
 
 from ._registry import kernel
 from ._shape import same_as_input
-from .math_common import erf, norm_axes, reg_shape, up
+from .math_common import blockwise, erf, norm_axes, reg_shape, up
 
 
-def _precise(fn: Callable, native_f16: bool = False) -> Callable:
+def _precise(fn: Callable, along_axis: bool = False) -> Callable:
     """A kernel from ``fn(xf, *inputs, **attrs)``: x computed in float32 when
-    narrower (float16 kept with ``native_f16``), the result cast back to x's type."""
+    narrower, the result cast back to x's type.  Element-wise ``fn`` see a 0-d
+    x as 1-D (so they may work in place); ``along_axis`` ones (softmax) see it
+    as it is, and keep float16 in float16."""
     @functools.wraps(fn)
     def k(x: np.ndarray, *more: np.ndarray, consumed_inputs=None, **attrs) -> np.ndarray:
         with np.errstate(all="ignore"):
-            xf = x if native_f16 and x.dtype == np.float16 else up(x)
-            return np.asarray(fn(xf, *more, **attrs)).astype(x.dtype, copy=False)
+            if along_axis:
+                xf = x if x.dtype == np.float16 else up(x)
+            else:
+                xf = up(x).reshape(-1) if x.ndim == 0 else up(x)
+            return np.asarray(fn(xf, *more, **attrs)).astype(x.dtype, copy=False).reshape(x.shape)
     return k
 
 
@@ -33,10 +38,12 @@ def _act(op: str, since: int) -> Callable:
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    """1 / (1 + e^-x), without overflow for either sign."""
-    e = np.exp(-np.abs(x))
-    r = 1 / (1 + e)
-    return np.where(x >= 0, r, e * r)
+    """1 / (1 + e^-x): e^-x overflowing to inf gives the right limit 0, and the
+    tail keeps its relative precision (callers silence the overflow warning)."""
+    t = np.negative(x)
+    np.exp(t, out=t)
+    t += 1
+    return np.reciprocal(t, out=t)
 
 
 @_act("Relu", 1)
@@ -46,7 +53,9 @@ def relu(x):
 
 @_act("LeakyRelu", 1)
 def leaky_relu(x, *, alpha=0.01):
-    return np.where(x < 0, x * alpha, x)
+    if 0 <= alpha <= 1:                      # max/min beat np.where's masked select
+        return np.maximum(x, x * alpha)
+    return np.minimum(x, x * alpha) if alpha > 1 else np.where(x < 0, x * alpha, x)
 
 
 @_act("PRelu", 7)
@@ -63,13 +72,24 @@ def prelu_1(x, slope):
     return prelu.__wrapped__(x, slope)
 
 
+def _elu(x: np.ndarray, alpha: float) -> np.ndarray:
+    """x for x >= 0, alpha * (e^x - 1) below."""
+    neg = np.minimum(x, 0)
+    np.expm1(neg, out=neg)
+    neg *= alpha
+    neg += np.maximum(x, 0)
+    return neg
+
+
 @_act("Elu", 1)
 def elu(x, *, alpha=1.0):
-    return np.where(x < 0, alpha * np.expm1(x), x)
+    return _elu(x, alpha)
 
 
 def _selu(x, *, alpha=1.67326319217681884765625, gamma=1.05070102214813232421875):
-    return np.where(x <= 0, (gamma * alpha) * np.expm1(x), gamma * x)
+    r = _elu(x, alpha)
+    r *= gamma
+    return r
 
 
 kernel("Selu", 6)(_precise(_selu))
@@ -123,20 +143,42 @@ def mish(x):
 
 @_act("Swish", 24)
 def swish(x, *, alpha=1.0):
-    return x * _sigmoid(x * alpha)
+    r = _sigmoid(x * alpha)
+    r *= x
+    return r
 
 
 @_act("SwiGLU", 28)
 def swiglu(a, b, *, alpha=1.0):
-    return a * _sigmoid(a * alpha) * up(b)
+    r = swish.__wrapped__(a, alpha=alpha)
+    r *= up(b)
+    return r
+
+
+def _gelu_erf(x: np.ndarray) -> np.ndarray:
+    r = erf(x * math.sqrt(0.5))
+    r += 1
+    r *= x
+    r *= 0.5
+    return r
+
+
+def _gelu_tanh(x: np.ndarray) -> np.ndarray:
+    r = x * x
+    r *= 0.044715 * math.sqrt(2 / math.pi)
+    r += math.sqrt(2 / math.pi)
+    r *= x
+    np.tanh(r, out=r)
+    r += 1
+    r *= x
+    r *= 0.5
+    return r
 
 
 @_act("Gelu", 20)
 def gelu(x, *, approximate="none"):
-    if approximate == "tanh":
-        inner = (x + 0.044715 * x * x * x) * math.sqrt(2 / math.pi)
-        return 0.5 * x * (1 + np.tanh(inner))
-    return 0.5 * x * (1 + erf(x * math.sqrt(0.5)))
+    """x * Phi(x), Phi by erf, or by tanh with ``approximate="tanh"``."""
+    return blockwise(_gelu_tanh if approximate == "tanh" else _gelu_erf, x)
 
 
 # -------------------------------------------------------------------- Clip
@@ -198,8 +240,8 @@ def _along(fn: Callable) -> Callable:
 # float16 stays float16 here (each numpy float16 op rounds once), as the
 # reference and the conformance data do: float32 sums differ from them by 2 ulp.
 for _op, _fn in {"Softmax": _softmax, "LogSoftmax": log_softmax, "Hardmax": _hardmax}.items():
-    kernel(_op, 1)(_precise(_flat_2d(_fn), native_f16=True))
-    kernel(_op, 13)(_precise(_along(_fn), native_f16=True))
+    kernel(_op, 1)(_precise(_flat_2d(_fn), along_axis=True))
+    kernel(_op, 13)(_precise(_along(_fn), along_axis=True))
 
 reg_shape(same_as_input, ("Relu", 1), ("LeakyRelu", 1), ("PRelu", 1), ("Elu", 1), ("Selu", 1), ("Celu", 12),
           ("Sigmoid", 1), ("HardSigmoid", 1), ("HardSwish", 14), ("Softplus", 1), ("Softsign", 1),

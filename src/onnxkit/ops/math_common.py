@@ -12,7 +12,7 @@ import numpy as np
 from ._registry import shape
 from ._shape import InferenceContext, normalize_axis
 
-__all__ = ["LOW_FLOATS", "erf", "legacy_b", "norm_axes", "reg_shape", "up", "upcast_unary", "axis_or_fail"]
+__all__ = ["LOW_FLOATS", "blockwise", "erf", "legacy_b", "norm_axes", "reg_shape", "up", "upcast_unary", "axis_or_fail"]
 
 # numpy computes these imprecisely (float16 reductions) or not at all (ml_dtypes
 # types lack many ufuncs): kernels compute in float32 and cast back.
@@ -86,15 +86,39 @@ def _horner(coeffs: Sequence[float], s: np.ndarray) -> np.ndarray:
     return r
 
 
-def erf(x: np.ndarray) -> np.ndarray:
-    """Vectorized erf in float64 (returned as float64)."""
-    x = np.asarray(x, dtype=np.float64)
-    if x.size <= _EXACT_BELOW:
-        return _erf_exact(x).astype(np.float64) if x.ndim else np.float64(math.erf(float(x)))
-    a = np.minimum(np.abs(x), _ERF_CLAMP)
-    s = a * (1.0 / _ERF_CLAMP)
+_BLOCK = 32768     # elements: a block and its temporaries stay in the L2 cache
+
+
+def blockwise(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray) -> np.ndarray:
+    """``fn`` (element-wise, many passes) over cache-sized blocks of ``x``:
+    on large arrays several times faster than whole-array passes."""
+    if x.size <= _BLOCK:
+        return fn(x)
+    flat = x.reshape(-1)
+    first = fn(flat[:_BLOCK])
+    out = np.empty(x.size, first.dtype)
+    out[:_BLOCK] = first
+    for i in range(_BLOCK, x.size, _BLOCK):
+        out[i:i + _BLOCK] = fn(flat[i:i + _BLOCK])
+    return out.reshape(x.shape)
+
+
+def _erf_block(x: np.ndarray) -> np.ndarray:
+    c = np.clip(x, -_ERF_CLAMP, _ERF_CLAMP)      # erf is odd: c * P(s) / Q(s) keeps the sign
+    s = c * (1.0 / _ERF_CLAMP)
     s *= s
     r = _horner(_ERF_P, s)
     r /= _horner(_ERF_Q, s)
-    r *= a
-    return np.copysign(r, x, out=r)
+    r *= c
+    return r
+
+
+def erf(x: np.ndarray) -> np.ndarray:
+    """Vectorized erf in x's float type (float64 for integers): error < 1.2e-9
+    in float64, a few ulp in float32."""
+    x = np.asarray(x)
+    if x.dtype.kind != "f":
+        x = x.astype(np.float64)
+    if x.dtype == np.float64 and x.size <= _EXACT_BELOW:
+        return _erf_exact(x).astype(np.float64) if x.ndim else np.float64(math.erf(float(x)))
+    return blockwise(_erf_block, x.reshape(1) if x.ndim == 0 else x).reshape(x.shape)
