@@ -27,62 +27,89 @@ _MODE_NAMES = {"BRANCH_LEQ": LEQ, "BRANCH_LT": LT, "BRANCH_GTE": GTE, "BRANCH_GT
                "BRANCH_EQ": EQ, "BRANCH_NEQ": NEQ}
 _COMPARE = {LEQ: np.less_equal, LT: np.less, GTE: np.greater_equal, GT: np.greater,
             EQ: np.equal, NEQ: np.not_equal}
+# [mode * 8 + 4*(v < t) + 2*(v == t) + (v > t)] -> branch taken; NaN compares false everywhere
+_OUTCOMES = np.array([[bool(f(lt, eq, gt)) for lt in (0, 1) for eq in (0, 1) for gt in (0, 1)]
+                      for f in (lambda lt, eq, gt: lt or eq, lambda lt, eq, gt: lt, lambda lt, eq, gt: gt or eq,
+                                lambda lt, eq, gt: gt, lambda lt, eq, gt: eq, lambda lt, eq, gt: not eq,
+                                lambda lt, eq, gt: False)]).reshape(-1)
 _AGGREGATES = ["AVERAGE", "SUM", "MIN", "MAX"]
 _TRANSFORMS = ["NONE", "SOFTMAX", "LOGISTIC", "SOFTMAX_ZERO", "PROBIT"]
 
 
 class _Forest:
-    """Flat arrays over every node (leaves included) of every tree."""
+    """Flat arrays over every node (leaves included) of every tree.  A leaf
+    is its own child, so a finished path stays put while others go on."""
 
     def __init__(self, feature, threshold, mode, true_child, false_child, leaf, nan_true, roots,
                  members: dict[int, np.ndarray] | None = None) -> None:
-        self.feature = np.asarray(feature, np.int64)
-        self.threshold = np.asarray(threshold, np.float64)
-        self.mode = np.asarray(mode, np.int8)
-        self.true_child = np.asarray(true_child, np.int64)
-        self.false_child = np.asarray(false_child, np.int64)
         self.leaf = np.asarray(leaf, bool)
-        self.nan_true = np.asarray(nan_true, bool)
+        n = len(self.leaf)
+        own = np.arange(n)
+        self.feature = np.where(self.leaf, 0, np.asarray(feature, np.int64))
+        self.threshold = np.asarray(threshold, np.float64)
+        # float32 inputs compare at float32 when every threshold is a float32 (v1/v3 attributes are)
+        t32 = self.threshold.astype(np.float32)
+        self.threshold32 = t32 if np.array_equal(t32, self.threshold, equal_nan=True) else None
+        self.mode = np.asarray(mode, np.int8)
+        self.true_child = np.where(self.leaf, own, np.asarray(true_child, np.int64))
+        self.false_child = np.where(self.leaf, own, np.asarray(false_child, np.int64))
+        self.children = np.stack([self.true_child, self.false_child], axis=1).reshape(-1)  # [2*node + !go]
+        self.nan_true = np.asarray(nan_true, bool) & ~self.leaf
         self.roots = np.asarray(roots, np.int64)
         self.members = members or {}
-        n = len(self.leaf)
-        inner = ~self.leaf
+        modes = np.unique(self.mode[~self.leaf])
+        self.single_mode = int(modes[0]) if len(modes) == 1 and modes[0] != MEMBER else None
         for name, child in (("true", self.true_child), ("false", self.false_child)):
-            bad = inner & ((child < 0) | (child >= n))
+            bad = (child < 0) | (child >= n)
             if bad.any():
                 raise RunError(f"tree node {int(np.argmax(bad))} has a {name} child outside the ensemble")
+        if (self.feature < 0).any():
+            raise RunError(f"tree node {int(np.argmax(self.feature < 0))} reads a negative feature index")
+        if len(self.roots) and (self.roots.min() < 0 or self.roots.max() >= n):
+            raise RunError("a tree root is outside the ensemble")
 
     def leaves(self, x: np.ndarray) -> np.ndarray:
         """[N, T]: the leaf each row reaches in each tree."""
         x = np.asarray(x)
         x = x.reshape(1, -1) if x.ndim == 1 else x.reshape(x.shape[0], -1)
-        if x.dtype.kind not in "f":
-            x = x.astype(np.float32)
-        idx = np.tile(self.roots, (x.shape[0], 1))
+        if x.dtype != np.float32 or self.threshold32 is None:
+            x = x.astype(np.float64)
+        thr = self.threshold32 if x.dtype == np.float32 else self.threshold
+        n, f = x.shape
+        inner = ~self.leaf
+        if inner.any() and self.feature[inner].max(initial=0) >= f:
+            raise RunError(f"a tree reads feature {int(self.feature[inner].max())} of inputs with {f}")
+        t = len(self.roots)
+        small = max(len(self.leaf) * 2, n * f) < 2 ** 31
+        itype = np.int32 if small else np.int64
+        # tree-major order keeps each step's reads within one tree's nodes
+        idx = np.repeat(self.roots.astype(itype), n)
+        row = np.tile(np.arange(n, dtype=itype) * itype(f), t)
+        feature, children = self.feature.astype(itype), self.children.astype(itype)
+        xf = x.reshape(-1)
+        any_nan = bool(self.nan_true.any())
         for _ in range(len(self.leaf) + 1):
-            r, t = np.nonzero(~self.leaf[idx])
-            if len(r) == 0:
-                return idx
-            nodes = idx[r, t]
-            feats = self.feature[nodes]
-            if feats.size and (feats.max() >= x.shape[1] or feats.min() < 0):
-                raise RunError(f"a tree reads feature {int(feats.max())} of inputs with {x.shape[1]}")
-            v = x[r, feats].astype(np.float64)
-            go = self._compare(nodes, v) | (np.isnan(v) & self.nan_true[nodes])
-            idx[r, t] = np.where(go, self.true_child[nodes], self.false_child[nodes])
+            if self.leaf[idx].all():
+                return idx.reshape(t, n).T
+            v = xf[row + feature[idx]]
+            go = self._compare(idx, v, thr)
+            if any_nan:
+                go |= np.isnan(v) & self.nan_true[idx]
+            idx = children[2 * idx + ~go]
         raise RunError("a tree ensemble has a cycle (a path longer than the number of nodes)")
 
-    def _compare(self, nodes: np.ndarray, v: np.ndarray) -> np.ndarray:
-        modes = self.mode[nodes]
-        out = np.zeros(len(nodes), bool)
-        for code in np.unique(modes):
-            m = modes == code
-            if code == MEMBER:
-                for node in np.unique(nodes[m]):
-                    mm = m & (nodes == node)
-                    out[mm] = np.isin(v[mm], self.members.get(int(node), ()))
-            else:
-                out[m] = _COMPARE[int(code)](v[m], self.threshold[nodes[m]])
+    def _compare(self, nodes: np.ndarray, v: np.ndarray, thr: np.ndarray) -> np.ndarray:
+        if self.single_mode is not None:
+            return _COMPARE[self.single_mode](v, thr[nodes])
+        modes = self.mode[nodes].astype(np.intp)
+        th = thr[nodes]
+        outcome = (v < th).view(np.int8) * 4 + (v == th).view(np.int8) * 2 + (v > th).view(np.int8)
+        out = _OUTCOMES[modes * 8 + outcome]
+        if self.members:
+            m = modes == MEMBER
+            for node in np.unique(nodes[m]):
+                mm = m & (nodes == node)
+                out[mm] = np.isin(v[mm], self.members.get(int(node), ()))
         return out
 
 
@@ -146,28 +173,40 @@ def _first(*candidates: Any) -> Any:
     return None
 
 
+class _NodeIndex:
+    """(tree id, node id) -> position in the attribute tuples, vectorized."""
+
+    def __init__(self, treeids, nodeids) -> None:
+        self.tree = np.asarray(treeids, np.int64)
+        nid = np.asarray(nodeids, np.int64)
+        self.span = int(nid.max()) + 1 if len(nid) else 1
+        keys = self.tree * self.span + nid
+        self.order = np.argsort(keys, kind="stable")
+        self.keys = keys[self.order]
+
+    def __call__(self, trees, nodes) -> np.ndarray:
+        """Positions, -1 where no such node."""
+        k = np.asarray(trees, np.int64) * self.span + np.asarray(nodes, np.int64)
+        pos = np.clip(np.searchsorted(self.keys, k), 0, max(len(self.keys) - 1, 0))
+        found = (self.keys[pos] == k) & (np.asarray(nodes) < self.span) if len(self.keys) else np.zeros(k.shape, bool)
+        return np.where(found, self.order[pos], -1)
+
+
 def _legacy_forest(treeids, nodeids, featureids, modes, values, truenodeids, falsenodeids,
-                   missing) -> tuple[_Forest, dict[tuple[int, int], int]]:
-    """The forest of the v1/v3 attribute tuples, and (tree id, node id) -> index."""
+                   missing) -> tuple[_Forest, _NodeIndex]:
+    """The forest of the v1/v3 attribute tuples, and its (tree id, node id) index."""
     n = len(nodeids)
-    where = {(int(t), int(i)): k for k, (t, i) in enumerate(zip(treeids, nodeids))}
-
-    def child(ids) -> list[int]:
-        return [where.get((int(t), int(c)), -1) for t, c in zip(treeids, ids)]
-
-    leaf = [m == "LEAF" for m in modes]
-    codes = [_MODE_NAMES.get(m, LEQ) for m in modes]
-    unknown = sorted({m for m in modes if m != "LEAF" and m not in _MODE_NAMES})
+    where = _NodeIndex(treeids, nodeids)
+    names, inverse = np.unique(np.asarray(modes, dtype=object).astype(str), return_inverse=True)
+    unknown = sorted(set(names) - set(_MODE_NAMES) - {"LEAF"})
     if unknown:
         raise RunError(f"unknown tree node modes {unknown}")
-    tc, fc = child(truenodeids), child(falsenodeids)
-    tc = [c if not lf else k for k, (c, lf) in enumerate(zip(tc, leaf))]
-    fc = [c if not lf else k for k, (c, lf) in enumerate(zip(fc, leaf))]
-    roots: dict[int, int] = {}
-    for k, t in enumerate(treeids):
-        roots.setdefault(int(t), k)
-    nan_true = list(missing) if missing else [0] * n
-    return _Forest(featureids, values, codes, tc, fc, leaf, nan_true, list(roots.values())), where
+    codes = np.array([_MODE_NAMES.get(m, LEQ) for m in names], np.int8)[inverse]
+    leaf = (names == "LEAF")[inverse]
+    tc, fc = where(treeids, truenodeids), where(treeids, falsenodeids)
+    _, roots = np.unique(where.tree, return_index=True)
+    nan_true = np.asarray(missing, bool) if missing is not None and len(missing) else np.zeros(n, bool)
+    return _Forest(featureids, values, codes, tc, fc, leaf, nan_true, np.sort(roots)), where
 
 
 def _legacy(kw: dict, prefix: str, weights_key: str) -> tuple[_Forest, np.ndarray, np.ndarray, np.ndarray]:
@@ -176,11 +215,11 @@ def _legacy(kw: dict, prefix: str, weights_key: str) -> tuple[_Forest, np.ndarra
                                    kw["nodes_modes"], values if values is not None else [0.0] * len(kw["nodes_nodeids"]),
                                    kw["nodes_truenodeids"], kw["nodes_falsenodeids"],
                                    kw.get("nodes_missing_value_tracks_true"))
-    try:
-        nodes = np.array([where[(int(t), int(i))] for t, i in zip(kw[f"{prefix}_treeids"],
-                                                                  kw[f"{prefix}_nodeids"])], np.int64)
-    except KeyError as e:
-        raise RunError(f"a leaf weight names (tree, node) {e.args[0]}, which is not a node") from None
+    nodes = where(kw[f"{prefix}_treeids"], kw[f"{prefix}_nodeids"])
+    if (nodes < 0).any():
+        k = int(np.argmax(nodes < 0))
+        raise RunError(f"a leaf weight names (tree {kw[f'{prefix}_treeids'][k]}, node "
+                       f"{kw[f'{prefix}_nodeids'][k]}), which is not a node")
     targets = np.asarray(kw[f"{prefix}_ids"], np.int64)
     weights = np.asarray(_first(kw.get(weights_key), kw.get(weights_key + "_as_tensor")), np.float64)
     return forest, nodes, targets, weights
