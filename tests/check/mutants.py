@@ -346,6 +346,23 @@ def conflicting_opset_domain(m, rng):
     return m
 
 
+def opset_from_the_future(m, rng):
+    for o in m.opset_import:
+        if o.domain in ("", "ai.onnx"):
+            o.version = 99
+    return m
+
+
+def output_type_mismatch(m, rng):
+    """Declare a graph output with another element type than its node gives."""
+    vi = _pick(rng, [vi for vi in m.graph.output if vi.type.HasField("tensor_type")])
+    if vi is None:
+        return None
+    t = vi.type.tensor_type
+    t.elem_type = TensorProto.INT8 if t.elem_type != TensorProto.INT8 else TensorProto.UINT16
+    return m
+
+
 def ir_zero(m, rng):
     m.ir_version = 0
     return m
@@ -452,11 +469,12 @@ GENERIC: dict[str, Mutation] = {
         unknown_attribute, internal_attribute, wrong_attribute_type, attribute_without_type,
         missing_required_attribute, extra_input, too_few_inputs, empty_required_input, extra_output,
         type_constraint_violation, remove_default_opset, opset_too_old, opset_zero,
-        duplicate_opset_domain, ir_zero, ir_future, ir2_with_opsets, graph_without_name,
+        duplicate_opset_domain, output_type_mismatch, ir_zero, ir_future, ir2_with_opsets, graph_without_name,
         input_without_type, input_without_shape, output_not_produced, duplicate_input,
         empty_op_type, missing_domain_import, doc_strings, rename_values]}
 #: applied to one base only (the hand-built If model)
-RARE: dict[str, Mutation] = {f.__name__: f for f in [conflicting_opset_domain, ref_attribute_in_graph]}
+RARE: dict[str, Mutation] = {f.__name__: f for f in [conflicting_opset_domain, ref_attribute_in_graph,
+                                                     opset_from_the_future]}
 
 
 # ------------------------------------------------------------------ special bases

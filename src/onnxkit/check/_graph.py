@@ -13,7 +13,7 @@ from __future__ import annotations
 import difflib
 from typing import Any, Callable, Hashable, Iterable
 
-from ..defs import SINGLE, OpSchema, get_schema, has_schema, schema_versions
+from ..defs import SINGLE, OpSchema, get_schema, has_schema, max_opset, schema_versions
 from ..ir import (Attribute, AttributeType, Function, Graph, Model, Node, SparseTensor, TensorBase,
                   Type, Value)
 from ._data import (check_declaration, check_sparse, check_tensor, ir_version_problem,
@@ -163,6 +163,11 @@ class ModelChecker:
             if not _INT32[0] <= v <= _INT32[1]:
                 self.problems.append(where.problem(
                     "opset-import", f"{owner} imports domain {d!r} at version {v}, out of range"))
+            elif d in STANDARD_DOMAINS and v > max_opset(d):
+                self.problems.append(where.problem(
+                    "opset-import", f"{owner} imports {d or 'ai.onnx'} at opset {v}, newer than the "
+                                    f"newest this onnxkit knows ({max_opset(d)}); its operators may "
+                                    "mean something else there: import an opset up to that one"))
         return dict(imports)
 
     # ------------------------------------------------------------ graphs
