@@ -257,6 +257,11 @@ def test_unique_strings_first_occurrence():
     y, idx, inv, cnt = onnxkit.Session(m.SerializeToString()).run(None, {"x": x})
     assert y.tolist() == ["b", "a", "c"] and idx.tolist() == [0, 1, 3]
     assert inv.tolist() == [0, 1, 0, 2, 1] and cnt.tolist() == [2, 2, 1]
+    cols = np.array([["b", "a", "b", "c"], ["a", "c", "a", "a"]], dtype=object)
+    m = _model("Unique", {"x": cols}, 4, 21, axis=1)
+    got = onnxkit.Session(m.SerializeToString()).run(None, {"x": cols})
+    want = np.unique(cols.astype(str), axis=1, return_index=True, return_inverse=True, return_counts=True)
+    assert [g.tolist() for g in got] == [w.tolist() for w in want]
 
 
 # ------------------------------------------------------------------ creation

@@ -87,13 +87,29 @@ def top_k_shape(ctx: InferenceContext) -> None:
 
 
 # ------------------------------------------------------------------ Unique
+def _unique_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(first index, inverse, counts) of the distinct rows of a 2-D array, rows in sorted order."""
+    order = np.lexsort(rows.T[::-1]) if rows.shape[1] else np.arange(rows.shape[0])
+    ranked = rows[order]
+    new = np.ones(len(order), dtype=bool)
+    new[1:] = (ranked[1:] != ranked[:-1]).any(axis=1)
+    group = np.cumsum(new) - 1
+    inv = np.empty_like(group)
+    inv[order] = group
+    starts = np.flatnonzero(new)
+    return order[starts], inv, np.diff(np.append(starts, len(order)))
+
+
 @kernel("Unique", 11)
 def unique(x, *, axis=None, sorted=1):  # noqa: A002 (the spec's name)
     src = x.reshape(-1) if axis is None else x
     ax = 0 if axis is None else (axis + x.ndim if axis < 0 else axis)
     key = _sort_key(src)
-    _, idx, inv, counts = np.unique(key, return_index=True, return_inverse=True, return_counts=True,
-                                    axis=None if axis is None else ax)
+    if axis is not None and key.dtype == object:       # numpy's unique has no axis for objects
+        idx, inv, counts = _unique_rows(np.moveaxis(key, ax, 0).reshape(key.shape[ax], -1))
+    else:
+        _, idx, inv, counts = np.unique(key, return_index=True, return_inverse=True, return_counts=True,
+                                        axis=None if axis is None else ax)
     inv = inv.reshape(-1)
     if not sorted:       # order of first occurrence
         order = np.argsort(idx, kind="stable")
