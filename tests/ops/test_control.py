@@ -175,3 +175,16 @@ def test_loop_with_sequence_carried_value():
              h.make_node("ConcatFromSequence", ["seq"], ["y"], axis=0)]
     m = model(nodes, [h.make_tensor_value_info("M", TP.INT64, [])], [h.make_tensor_value_info("y", F, None)])
     run_both(m, {"M": np.array(4, np.int64)})
+
+
+def test_value_read_by_a_node_and_later_by_a_subgraph_stays_alive():
+    """x's last direct use comes before the If whose branches read it."""
+    then_g = h.make_graph([h.make_node("Neg", ["x"], ["t"])], "t", [], [h.make_tensor_value_info("t", F, [2])])
+    else_g = h.make_graph([], "e", [], [h.make_tensor_value_info("x", F, [2])])     # the outer value itself
+    m = model([h.make_node("Abs", ["x"], ["a"]),
+               h.make_node("If", ["c"], ["y"], then_branch=then_g, else_branch=else_g)],
+              [h.make_tensor_value_info("c", TP.BOOL, []), h.make_tensor_value_info("x", F, [2])],
+              [h.make_tensor_value_info("a", F, None), h.make_tensor_value_info("y", F, None)])
+    x = np.array([1.0, -2.0], np.float32)
+    for c in (True, False):
+        run_both(m, {"c": np.array(c), "x": x})

@@ -10,7 +10,7 @@ values), onnxruntime's behaviour is kept.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
