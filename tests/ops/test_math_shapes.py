@@ -194,7 +194,9 @@ def test_propagate_comparisons_and_where():
   r7 = Where (o7, s, neg)
   a8 = And (e1, e2)
   r8 = Where (a8, neg, s)
-''') == ["float[N,seq,64]"] * 5 + ["float[?,?,1]"] + ["float[N,seq,64]"] * 2
+  c9 = Constant <value = bool[3] {1, 0, 1}> ()
+  r9 = Where (c9, s, big)
+''') == ["float[N,seq,64]"] * 5 + ["float[?,?,1]"] + ["float[N,seq,64]"] * 2 + ["float[N,7,64]"]
 
 
 def test_propagate_max_min():

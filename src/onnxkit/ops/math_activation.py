@@ -202,14 +202,17 @@ def clip_11(x, lo=None, hi=None):
 
 # ----------------------------------------------------------- softmax family
 def _softmax(x: np.ndarray, axis: int) -> np.ndarray:
-    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    """exp(x - max) / sum: stable; x has rank >= 1."""
+    e = x - np.max(x, axis=axis, keepdims=True)
+    np.exp(e, out=e)
     e /= np.sum(e, axis=axis, keepdims=True)
     return e
 
 
 def log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
     s = x - np.max(x, axis=axis, keepdims=True)
-    return s - np.log(np.sum(np.exp(s), axis=axis, keepdims=True))
+    s -= np.log(np.sum(np.exp(s), axis=axis, keepdims=True))
+    return s
 
 
 def _hardmax(x: np.ndarray, axis: int) -> np.ndarray:

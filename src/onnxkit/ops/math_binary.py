@@ -200,9 +200,19 @@ def _flip(f: Callable[[Dim, Dim], Dim]) -> Callable[[Dim, Dim], Dim]:
     return lambda a, b: f(b, a)
 
 
+def _elements(ctx: InferenceContext, i: int) -> list[Dim] | None:
+    """Input i's elements as rule dims (a known bool vector as 0/1 too)."""
+    dims = ctx.input_dims(i)
+    if dims is None and ctx.input_dtype(i) == DataType.BOOL and (ctx.input_rank(i) or 0) <= 1:
+        v = ctx.input_value(i)
+        if v is not None and v.size <= 64:
+            dims = [int(e) for e in np.asarray(v).reshape(-1)]
+    return dims
+
+
 def propagate(ctx: InferenceContext, fn: Callable[..., Dim], inputs: range | list[int]) -> None:
     """Output 0's elements from the inputs' known elements, broadcast."""
-    dims = [ctx.input_dims(i) for i in inputs]
+    dims = [_elements(ctx, i) for i in inputs]
     if any(d is None for d in dims):
         return
     n = max(len(d) for d in dims)
