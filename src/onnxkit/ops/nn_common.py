@@ -9,7 +9,7 @@ from typing import Any, Sequence
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ._shape import Dim, add, ceildiv, floordiv, sub
+from ._shape import Dim, add, ceildiv, floordiv, mul, sub
 
 __all__ = ["compute_dtype", "conv_pads", "conv_out_dim", "pool_out_dim", "windows", "spatial_attrs",
            "conv_shape_dims"]
@@ -60,12 +60,18 @@ def conv_pads(in_sizes: Sequence[int], kernel: Sequence[int], strides: Sequence[
     return list(pads)
 
 
-def pool_out_dim(size: Dim, k: int, s: int, d: int, pb: int, pe: int, auto_pad: str = "NOTSET",
+def pool_out_dim(size: Dim, k: Dim, s: int, d: int, pb: int, pe: int, auto_pad: str = "NOTSET",
                  ceil_mode: int = 0) -> Dim:
-    """Output length of one spatial axis of a conv/pool (int, Sym or None)."""
-    eff = (k - 1) * d + 1
+    """Output length of one spatial axis of a conv/pool (int, Sym or None); the
+    kernel size ``k`` may be symbolic (a Conv's weight shape)."""
     if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
         return ceildiv(size, s)
+    if not isinstance(k, int):
+        if ceil_mode:
+            return None
+        eff = add(mul(sub(k, 1), d), 1)
+        return add(floordiv(sub(add(size, 0 if auto_pad == "VALID" else pb + pe), eff), s), 1)
+    eff = (k - 1) * d + 1
     if auto_pad == "VALID":
         pb = pe = 0
     span = sub(add(size, pb + pe), eff)
@@ -102,6 +108,13 @@ def conv_shape_dims(ctx: Any, x_shape: Sequence[Dim], kernel: Sequence[int], *, 
     """Spatial output dims of a conv/pool node from its attributes."""
     nsp = len(x_shape) - 2
     _, s, d, p = spatial_attrs(nsp, kernel, ctx.attr("strides"), ctx.attr("dilations"), ctx.attr("pads"))
+    if len(s) != nsp or len(d) != nsp or len(p) != 2 * nsp:
+        ctx.fail(f"strides {s}, dilations {d} and pads {p} must have {nsp}, {nsp} and {2 * nsp} values "
+                 f"for an input with {nsp} spatial dims")
+        return [None] * nsp
+    if any(v <= 0 for v in s + d):
+        ctx.fail(f"strides {s} and dilations {d} must be positive")
+        return [None] * nsp
     auto_pad = ctx.attr("auto_pad", "NOTSET") or "NOTSET"
     ceil_mode = ctx.attr("ceil_mode", 0) if ceil else 0
     return [pool_out_dim(x_shape[2 + i], kernel[i], s[i], d[i], p[i], p[i + nsp], auto_pad, ceil_mode)

@@ -80,7 +80,7 @@ def _conv_shape(ctx, x_idx: int = 0, w_idx: int = 1, out_dtype: Any = None) -> N
     if ks is None and ws is not None:
         ks = ws[2:]
     m = ws[0] if ws is not None else None
-    if ks is None or any(not isinstance(k, int) for k in ks):
+    if ks is None:
         ctx.set_output(0, dtype, [xs[0], m] + [None] * nsp)
         return
     if len(ks) != nsp:
@@ -175,19 +175,24 @@ def conv_transpose_shape(ctx):
     if out_shape is not None:
         ctx.set_output(0, dtype, [xs[0], m] + list(out_shape)[-nsp:])
         return
-    if ks is None or any(not isinstance(k, int) for k in ks):
+    if ks is None:
         ctx.set_output(0, dtype, [xs[0], m] + [None] * nsp)
         return
     _, s, d, p = spatial_attrs(nsp, ks, ctx.attr("strides"), ctx.attr("dilations"), ctx.attr("pads"))
     auto_pad = ctx.attr("auto_pad", "NOTSET") or "NOTSET"
     op = ctx.attr("output_padding") or [0] * nsp
+    if len(ks) != nsp or len(s) != nsp or len(d) != nsp or len(p) != 2 * nsp or len(op) != nsp:
+        ctx.fail(f"kernel_shape, strides, dilations, pads or output_padding do not fit {nsp} spatial dims")
+        return
     dims: list[Dim] = []
     for i in range(nsp):
+        extra = add(add(mul(sub(ks[i], 1), d[i]), 1), op[i])      # (k-1)*d + 1 + output_padding
         if auto_pad in ("SAME_UPPER", "SAME_LOWER"):   # in*stride, unless that needs a negative pad
-            dims.append(add(mul(xs[2 + i], s[i]), min(0, op[i] + (ks[i] - 1) * d[i] + 1 - s[i])))
+            short = sub(extra, s[i])
+            dims.append(add(mul(xs[2 + i], s[i]), min(0, short)) if isinstance(short, int) else None)
         else:
             pp = 0 if auto_pad == "VALID" else p[i] + p[i + nsp]
-            dims.append(add(mul(sub(xs[2 + i], 1), s[i]), op[i] + (ks[i] - 1) * d[i] + 1 - pp))
+            dims.append(add(mul(sub(xs[2 + i], 1), s[i]), sub(extra, pp)))
     ctx.set_output(0, dtype, [xs[0], m] + dims)
 
 
