@@ -113,16 +113,17 @@ _STASH = {int(DataType.FLOAT): np.float32, int(DataType.DOUBLE): np.float64}
 @kernel("Range", 11)
 def range_(start, limit, delta, *, stash_type=None):
     dtype = start.dtype
+    s, l_, d = (np.asarray(v).reshape(-1)[0] for v in (start, limit, delta))   # scalars (or 1-element)
     if dtype.kind in "iu":
-        s, l_, d = int(start), int(limit), int(delta)
+        s, l_, d = int(s), int(l_), int(d)
         n = max(-((s - l_) // d), 0) if d else 0
         return (s + np.arange(n, dtype=np.int64) * d).astype(dtype)
     work = np.float64
     if dtype.itemsize <= 2:      # float16 / bfloat16: stash_type (default float32) does the arithmetic
         work = _STASH.get(int(stash_type) if stash_type is not None else 1, np.float32)
-    s, l_, d = (np.asarray(v).astype(work).item() for v in (start, limit, delta))
-    n = max(math.ceil((l_ - s) / d), 0)
-    return (np.asarray(s, work) + np.arange(n, dtype=work) * np.asarray(d, work)).astype(dtype)
+    s, l_, d = (work(v) for v in (s, l_, d))
+    n = max(math.ceil((float(l_) - float(s)) / float(d)), 0)
+    return (s + np.arange(n, dtype=work) * d).astype(dtype)
 
 
 @shape("Range", 11)
