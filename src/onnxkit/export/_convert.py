@@ -3,7 +3,6 @@ decisions between traces as ONNX ``If`` nodes."""
 
 from __future__ import annotations
 
-import operator
 from typing import Any, Sequence
 
 import numpy as np

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...ir import DataType, Value
+from ...ir import DataType
 from .._registry import conversion_rule
 from ._util import aten, norm_dim
 

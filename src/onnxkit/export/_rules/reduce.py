@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...ir import DataType, Value
+from ...ir import DataType
 from .._registry import conversion_rule
 from ._util import aten, norm_dim
 

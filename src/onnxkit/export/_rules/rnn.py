@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from ...ir import DataType
 from .._custom_ops import gru as _gru, lstm as _lstm
 from .._registry import conversion_rule
-from ._util import INT64_MAX
 
 
 def _reorder(ctx, w, order, n):

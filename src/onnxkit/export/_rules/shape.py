@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
-
-from ...ir import DataType, Value
+from ...ir import Value
 from .._registry import conversion_rule
 from ._util import INT64_MAX, aten, norm_dim, same_dim
 
