@@ -111,7 +111,7 @@ _STASH = {int(DataType.FLOAT): np.float32, int(DataType.DOUBLE): np.float64}
 
 
 @kernel("Range", 11)
-def range_(start, limit, delta, *, stash_type=None):
+def range_(start, limit, delta, *, stash_type=1):
     dtype = start.dtype
     s, l_, d = (np.asarray(v).reshape(-1)[0] for v in (start, limit, delta))   # scalars (or 1-element)
     if dtype.kind in "iu":
@@ -120,7 +120,7 @@ def range_(start, limit, delta, *, stash_type=None):
         return (s + np.arange(n, dtype=np.int64) * d).astype(dtype)
     work = np.float64
     if dtype.itemsize <= 2:      # float16 / bfloat16: stash_type (default float32) does the arithmetic
-        work = _STASH.get(int(stash_type) if stash_type is not None else 1, np.float32)
+        work = _STASH.get(int(stash_type), np.float32)
     s, l_, d = (work(v) for v in (s, l_, d))
     n = max(math.ceil((float(l_) - float(s)) / float(d)), 0)
     return (s + np.arange(n, dtype=work) * d).astype(dtype)
