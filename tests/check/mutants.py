@@ -320,37 +320,37 @@ def opset_too_old(m, rng):
             continue
         versions = schema_versions(n.op_type, "")
         if versions and versions[0].since_version > 1:
-            for o in m.opset_import:
-                if o.domain in ("", "ai.onnx"):
-                    o.version = versions[0].since_version - 1
-            return m
+            return _set_default_opset(m, versions[0].since_version - 1)
     return None
 
 
-def opset_zero(m, rng):
+def _set_default_opset(m, version: int):
     for o in m.opset_import:
         if o.domain in ("", "ai.onnx"):
-            o.version = 0
+            o.version = version
     return m
 
 
-def duplicate_opset_domain(m, rng):
+def _import_default_again(m, delta: int):
     v = next(o.version for o in m.opset_import if o.domain == "")
-    m.opset_import.append(helper.make_opsetid("", v))
+    m.opset_import.append(helper.make_opsetid("", v + delta))
     return m
 
 
-def conflicting_opset_domain(m, rng):
-    v = next(o.version for o in m.opset_import if o.domain == "")
-    m.opset_import.append(helper.make_opsetid("", v - 1))
-    return m
+def opset_zero(m, rng):
+    return _set_default_opset(m, 0)
 
 
 def opset_from_the_future(m, rng):
-    for o in m.opset_import:
-        if o.domain in ("", "ai.onnx"):
-            o.version = 99
-    return m
+    return _set_default_opset(m, 99)
+
+
+def duplicate_opset_domain(m, rng):
+    return _import_default_again(m, 0)
+
+
+def conflicting_opset_domain(m, rng):
+    return _import_default_again(m, -1)
 
 
 def output_type_mismatch(m, rng):

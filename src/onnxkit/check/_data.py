@@ -8,8 +8,8 @@ from typing import Callable
 
 import numpy as np
 
-from ..ir import (DataType, ExternalTensor, MapType, OpaqueType, OptionalType, ProtoTensor,
-                  SequenceType, SparseTensor, TensorBase, TensorType, Type, UnknownType, Value)
+from ..ir import (DataType, ExternalTensor, MapType, OpaqueType, OptionalType, SequenceType,
+                  SparseTensor, TensorBase, TensorType, Type, UnknownType, Value)
 from ..ir._tensor import resolve_location
 from ..proto import IR_VERSION
 

@@ -188,13 +188,7 @@ class ModelChecker:
             check_declaration(out_info.get(i, v), f"graph output {i}", main, report)
 
         nodes = list(g)
-        later: dict[Hashable, tuple[int, Node]] = {}
-        for i, n in enumerate(nodes):
-            for v in n.outputs:
-                k = _key(v)
-                if k is not None:
-                    later.setdefault(k, (i, n))
-        scope = _Scope(parent, later)
+        scope = _Scope(parent, _producers(nodes))
         for v in g.inputs:
             k = _key(v)
             if k is None:
@@ -604,13 +598,7 @@ class ModelChecker:
         for nm in sorted({x for x in f.attributes if f.attributes.count(x) > 1}):
             report("duplicate-attribute", f"function attribute {nm!r} is declared twice", None)
         nodes = list(f.graph)
-        later: dict[Hashable, tuple[int, Node]] = {}
-        for i, n in enumerate(nodes):
-            for v in n.outputs:
-                k = _key(v)
-                if k is not None:
-                    later.setdefault(k, (i, n))
-        scope.later = later
+        scope.later = _producers(nodes)
         for i, n in enumerate(nodes):
             here = where.at(i, n)
             for j, v in enumerate(n.inputs):
@@ -648,6 +636,17 @@ class ModelChecker:
                 "opset-import", f"the function imports {n.domain or 'ai.onnx'} version {fv} and the "
                                 f"model version {mv}, which define {n.op_type} differently; import "
                                 "the same version in both"))
+
+
+def _producers(nodes: list[Node]) -> dict[Hashable, tuple[int, Node]]:
+    """Where each value of a graph is first produced: key -> (index, node)."""
+    out: dict[Hashable, tuple[int, Node]] = {}
+    for i, n in enumerate(nodes):
+        for v in n.outputs:
+            k = _key(v)
+            if k is not None:
+                out.setdefault(k, (i, n))
+    return out
 
 
 def _reaches(start: Node, target: Node, members: set[int]) -> bool:
