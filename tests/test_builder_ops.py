@@ -90,6 +90,9 @@ def test_float_attribute_from_int_and_defaults_compared_in_float32():
     assert n.attributes["alpha"].type == AttributeType.FLOAT and n.attributes["alpha"].value == 1.0
     z = b.op.LayerNormalization(x, x, epsilon=1e-5)
     assert "epsilon" not in z.producer().attributes
+    s = b.op.Softmax(x, axis=-1)      # -1 is the default since opset 13 only: kept
+    assert s.producer().attributes["axis"].value == -1
+    assert "axis" not in b.op.Softmax(x).producer().attributes
 
 
 @pytest.mark.parametrize("build, words", [

@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "src" / "onnxkit" / "_generated_ops.py"
 sys.path.insert(0, str(ROOT / "src"))
 
-from onnxkit.defs import OPTIONAL, SINGLE, all_schemas, domains, schema_versions  # noqa: E402
+from onnxkit._typed_ops import stable_defaults  # noqa: E402
+from onnxkit.defs import OPTIONAL, SINGLE, all_schemas, domains  # noqa: E402
 from onnxkit.ir import AttributeType as A  # noqa: E402
 
 CLASS_NAMES = {"": "AiOnnxOps", "ai.onnx.ml": "AiOnnxMlOps", "ai.onnx.preview": "AiOnnxPreviewOps",
@@ -79,13 +80,8 @@ def _default_text(kind: int, d: object) -> str:
     return repr(d)
 
 
-def _stable_default(s, name: str) -> bool:
-    """The attribute's default is the same in every version that has it."""
-    return len({repr(v.attributes[name].default) for v in schema_versions(s.name, s.domain)
-                if name in v.attributes}) == 1
-
-
 def _method(s) -> str:
+    stable = stable_defaults(s)
     params = ["self"]
     star = False
     for p in s.inputs:
@@ -102,7 +98,7 @@ def _method(s) -> str:
         ann = ANNOTATIONS[ad.type]
         if ad.required:
             params.append(f"{name}: {ann}")
-        elif ad.default is not None and _stable_default(s, name):
+        elif name in stable:
             params.append(f"{name}: {ann} = {_default_text(ad.type, ad.default)}")
         else:
             params.append(f"{name}: {ann} | None = None")

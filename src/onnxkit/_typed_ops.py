@@ -33,7 +33,7 @@ from typing import Any, Callable, Sequence, Union
 import numpy as np
 
 from .builder import AttrRef, GraphBuilder, Ops
-from .defs import SINGLE, OpSchema, get_schema
+from .defs import SINGLE, OpSchema, get_schema, schema_versions
 from .errors import IRError
 from .ir import Attribute, AttributeType, Graph, SparseTensor, Tensor, TensorBase, Type, Value
 
@@ -118,10 +118,22 @@ def _same(kind: int, a: Any, default: Any) -> bool:
 
 
 @functools.cache
-def _schema(domain: str, op: str, since: int) -> OpSchema:
+def _schema(domain: str, op: str, since: int) -> tuple[OpSchema, frozenset[str]]:
+    """The schema a method was generated from, and its attributes whose
+    default may be left out (see :func:`stable_defaults`)."""
     s = get_schema(op, since, domain)
     assert s is not None and s.since_version == since, (domain, op, since)
-    return s
+    return s, stable_defaults(s)
+
+
+def stable_defaults(s: OpSchema) -> frozenset[str]:
+    """The attributes of ``s`` with a default that every version of the op
+    having the attribute shares: a value equal to it can be left out whatever
+    opset the model ends up importing (Softmax's ``axis``, 1 then -1, cannot)."""
+    versions = schema_versions(s.name, s.domain)
+    return frozenset(name for name, ad in s.attributes.items() if ad.default is not None and
+                     len({repr(v.attributes[name].default) for v in versions
+                          if name in v.attributes}) == 1)
 
 
 def _default_outputs(s: OpSchema, inputs: list, attrs: dict) -> int:
@@ -151,7 +163,7 @@ def _default_outputs(s: OpSchema, inputs: list, attrs: dict) -> int:
 def build_node(ops: Ops, op: str, since: int, args: dict[str, Any]) -> Any:
     """Add the node of ``op`` (version ``since`` of ``ops``' domain) from a
     generated method's ``locals()``."""
-    s = _schema(type(ops)._schema_domain, op, since)
+    s, omissible = _schema(type(ops)._schema_domain, op, since)
     inputs: list[Any] = []
     for p in s.inputs:
         x = args[p.name]
@@ -173,7 +185,7 @@ def build_node(ops: Ops, op: str, since: int, args: dict[str, Any]) -> Any:
             if ad.required:
                 raise IRError(f"{op}: attribute {name!r} is required")
             continue
-        if ad.default is not None and not isinstance(x, (AttrRef, Attribute)):
+        if name in omissible and not isinstance(x, (AttrRef, Attribute)):
             a = _attribute(op, name, ad.type, x)
             if not _same(ad.type, a.value, ad.default):
                 attrs[name] = a

@@ -528,7 +528,12 @@ def _make_attr(key: str, a: Any, desc: str) -> Attribute:
 def _install_typed_ops() -> None:
     """Make ``b.op`` the typed op namespace generated from the schemas
     (:mod:`onnxkit._generated_ops`, written by ``tools/gen_builder.py``)."""
-    from ._generated_ops import AiOnnxOps
+    try:
+        from ._generated_ops import AiOnnxOps
+    except ModuleNotFoundError as e:
+        if e.name != f"{__package__}._generated_ops":
+            raise
+        return  # not generated yet (the generator itself imports this module): b.op stays untyped
     GraphBuilder.ops_class = AiOnnxOps
 
 

@@ -15,8 +15,10 @@ reports every problem it finds rather than the first:
   subgraph arity of If, Loop and Scan;
 * model-local functions: their own scopes and order, opset imports that agree
   with the model's, no recursion, calls that fit them;
-* with ``full=True``, onnxkit's shape inference in strict mode
-  (:func:`onnxkit.infer.infer_shapes`), whose contradictions become problems.
+* with ``full=True``, onnxkit's shape inference (:mod:`onnxkit.infer`), whose
+  contradictions (a declared type or shape the ops cannot give, a rule that
+  finds the node invalid) become problems; a rule that crashes is onnxkit's
+  bug, not the model's, and is only warned about.
 
 >>> from onnxkit.check import check
 >>> check("model.onnx")                         # doctest: +SKIP
@@ -35,7 +37,7 @@ import os
 import warnings
 from typing import Any
 
-from ..errors import CheckError, InferenceError, OnnxkitError
+from ..errors import CheckError, ExternalDataError, InferenceError, OnnxkitError
 from ..ir import Model
 from ._graph import ModelChecker
 from ._problem import Problem
@@ -74,6 +76,8 @@ def load_for_check(source: Any) -> Model:
     except OSError as e:
         raise CheckError([Problem("unreadable", f"cannot read {os.fspath(source)!r}: "
                                                 f"{e.strerror or e}")]) from None
+    except ExternalDataError as e:  # refused at load: a location outside the model's folder
+        raise CheckError([Problem("external-data", str(e))]) from None
     except OnnxkitError as e:
         raise CheckError([Problem("unreadable", f"cannot load the model: {e}")]) from None
 
