@@ -122,6 +122,7 @@ def test_split_versions():
     ([-1, 0], [-2**63, 2**63 - 1], [1, 0], [-1, 3]),
     ([2], [1], [1], [1]),
     ([-100], [100], [-1], [1]),
+    ([-10], [-2**63], [0], [-1]),          # backwards from before the front: the first element
 ])
 def test_slice_bounds(starts, ends, axes, steps):
     check("Slice", {"x": f32(7, 5)}, consts={"s": i64(*starts), "e": i64(*ends), "a": i64(*axes),

@@ -114,6 +114,10 @@ CASES = {
     "reshape_1": (model("Reshape", [("x", F, ["N", 6])], opset=1, shape=[0, 2, -1]), [["N", 2, 3]]),
     "reshape_zero_minus": (model("Reshape", [("x", F, ["N", "S", 8])], consts={"s": i64(0, -1, 4)}),
                            [["N", "2*S", 4]]),
+    "reshape_unknown_cancels": (model("Reshape", [("x", F, [None, 4, 4])], consts={"s": i64(0, -1)}),
+                                [[None, 16]]),
+    "slice_back_from_before_front": (model("Slice", [("x", F, [2, "N"])], consts={
+        "s": i64(-4), "e": i64(-2**63), "a": i64(0), "t": i64(-2)}), [[1, "N"]]),
     "flatten_sym": (model("Flatten", [("x", F, ["N", 3, "S"])], axis=-1), [["3*N", "S"]]),
     "squeeze_1": (model("Squeeze", [("x", F, [1, "N", 1])], opset=1, axes=[0, 2]), [["N"]]),
     "squeeze_all": (model("Squeeze", [("x", F, [1, 4, 1])]), [[4]]),

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..ir import DataType
 from ._registry import kernel, shape
-from ._shape import Dim, InferenceContext, broadcast, floordiv, prod
+from ._shape import Dim, InferenceContext, Sym, broadcast, floordiv, prod
 
 INT64 = DataType.INT64
 # an int this large (or small) as a slice bound means "to the end" of any dim
@@ -99,6 +99,19 @@ def input_or_unknown(ctx: InferenceContext, dtype: Any = None, *more: Any) -> tu
     return dtype, s
 
 
+def stand_ins(dims: Sequence[Dim]) -> list[Dim]:
+    """``dims`` with each unknown replaced by a symbol of its own, so that
+    unknowns may cancel out in arithmetic (``?0*16 / ?0 == 16``); see :func:`settled`."""
+    return [Sym.atom(f"?{j}") if d is None else d for j, d in enumerate(dims)]
+
+
+def settled(d: Dim) -> Dim:
+    """``d``, or None where it still holds a stand-in for an unknown dim."""
+    if isinstance(d, Sym) and any("?" in atom for mono in d.terms for atom in mono):
+        return None
+    return d
+
+
 def is_int(d: Any) -> bool:
     return isinstance(d, int)
 
@@ -159,15 +172,17 @@ def reshape(x, shape, *, allowzero=0):
 
 def reshape_dims(ctx: InferenceContext, in_shape: Sequence[Dim] | None, target: Sequence[Dim],
                  allowzero: int) -> list[Dim] | None:
-    """Resolve 0 (copy) and -1 (the rest) of a Reshape target, symbolically."""
+    """Resolve 0 (copy) and -1 (the rest) of a Reshape target, symbolically
+    (unknown input dims copied by 0 cancel out of the -1)."""
+    known = stand_ins(in_shape) if in_shape is not None else None
     out: list[Dim] = []
     minus = -1
     for j, d in enumerate(target):
         if d == 0 and not allowzero:
-            d = in_shape[j] if in_shape is not None and j < len(in_shape) else None
-            if in_shape is not None and j >= len(in_shape):
-                ctx.fail(f"shape[{j}] is 0 (copy) but the input has rank {len(in_shape)}")
+            if known is not None and j >= len(known):
+                ctx.fail(f"shape[{j}] is 0 (copy) but the input has rank {len(known)}")
                 return None
+            d = known[j] if known is not None else None
         elif d == -1:
             if minus >= 0:
                 ctx.fail("the target shape has more than one -1")
@@ -177,14 +192,14 @@ def reshape_dims(ctx: InferenceContext, in_shape: Sequence[Dim] | None, target: 
             ctx.fail(f"invalid target dim {d}")
             return None
         out.append(d)
-    total = prod(in_shape) if in_shape is not None else None
+    total = prod(known) if known is not None else None
     if minus >= 0:
         rest = prod(out[:minus] + out[minus + 1:])
         out[minus] = None if total is None or rest is None or rest == 0 else floordiv(total, rest)
     elif is_int(total) and all(is_int(d) for d in out) and total != prod(out):
         ctx.fail(f"cannot reshape {total} elements into {out}")
         return None
-    return out
+    return [settled(d) for d in out]
 
 
 @shape("Reshape", 1)

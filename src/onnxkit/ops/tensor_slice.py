@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 
 from ._registry import kernel, shape
-from ._shape import Dim, InferenceContext, Sym, add, ceildiv, floordiv, mul, sub
+from ._shape import Dim, InferenceContext, add, ceildiv, floordiv, mul, sub
 from .tensor_shape import (HUGE, const_ints, input_dimvec, input_or_unknown, is_int, norm_axes, norm_axis,
-                           set_dims, vec_len)
+                           set_dims, settled, stand_ins, vec_len)
 
 
 # ------------------------------------------------------------------ Concat
@@ -157,6 +157,12 @@ def split_shape(ctx: InferenceContext) -> None:
 
 
 # ------------------------------------------------------------------ Slice
+def _start(s: int, step: int, d: int) -> int:
+    """Python's slice start for ONNX's: going backwards from before the front,
+    ONNX clamps to the first element where Python would take nothing."""
+    return 0 if step < 0 and s < -d else s
+
+
 def _slice(x, starts, ends, axes=None, steps=None):
     index = [slice(None)] * x.ndim
     starts = [int(v) for v in np.asarray(starts).reshape(-1)]
@@ -166,7 +172,7 @@ def _slice(x, starts, ends, axes=None, steps=None):
     for s, e, a, st in zip(starts, ends, axes, steps):
         if st == 0:
             raise ValueError("Slice step 0")
-        index[a] = slice(s, e, st)
+        index[a] = slice(_start(s, st, x.shape[a]), e, st)
     return x[tuple(index)]
 
 
@@ -178,9 +184,6 @@ def slice_1(x, *, starts, ends, axes=None):
 @kernel("Slice", 10)
 def slice_(x, starts, ends, axes=None, steps=None):
     return _slice(x, starts, ends, axes, steps)
-
-
-_UNKNOWN = Sym.atom("?dim")       # stands for an unknown dim inside slice arithmetic
 
 
 def _clamps(s: Dim, e: Dim, step: int) -> bool:
@@ -197,12 +200,12 @@ def slice_len(d: Dim, s: Dim, e: Dim, step: int) -> Dim:
     end ``e``.  On a dim that is not a number, symbolic bounds and constants
     counted from the end (or starts from the front) are taken to lie inside it."""
     if is_int(d) and is_int(s) and is_int(e):
-        return len(range(*slice(s, e, step).indices(d)))
+        return len(range(*slice(_start(s, step, d), e, step).indices(d)))
     if s is None or e is None:
         return None
     if not is_int(d) and _clamps(s, e, step):
         return None
-    dd = _UNKNOWN if d is None else d
+    dd = stand_ins([d])[0]
     if step > 0:
         s = (0 if s <= -HUGE else dd if s >= HUGE else add(dd, s) if s < 0 else s) if is_int(s) else s
         e = (0 if e <= -HUGE else dd if e >= HUGE else add(dd, e) if e < 0 else e) if is_int(e) else e
@@ -211,8 +214,7 @@ def slice_len(d: Dim, s: Dim, e: Dim, step: int) -> Dim:
         s = (dd - 1 if s >= HUGE else add(dd, s) if s < 0 else s) if is_int(s) else s
         e = (-1 if e <= -HUGE else add(dd, e) if e < 0 else e) if is_int(e) else e
         n = ceildiv(sub(s, e), -step)
-    if isinstance(n, Sym) and any("?dim" in m for mono in n.terms for m in mono):
-        return None
+    n = settled(n)
     return max(n, 0) if is_int(n) else n
 
 
@@ -260,7 +262,7 @@ def slice_shape(ctx: InferenceContext) -> None:
     vec = ctx.input_dims(0)
     if vec is not None and len(s) == 1 and starts is not None and ends is not None \
             and is_int(starts[0]) and is_int(ends[0]):
-        set_dims(ctx, 0, vec[starts[0]:ends[0]:steps[0]])
+        set_dims(ctx, 0, vec[_start(starts[0], steps[0], len(vec)):ends[0]:steps[0]])
 
 
 # ------------------------------------------------------------------ Tile
