@@ -38,14 +38,28 @@ def conv_core(x: np.ndarray, w: np.ndarray, *, auto_pad: str = "NOTSET", dilatio
     kk = int(np.prod(ks))
     if kk == 1:
         xs = xp[(slice(None), slice(None)) + tuple(slice(0, (o - 1) * st + 1, st) for o, st in zip(out, s))]
+        if group == 1:                                               # one GEMM per image, no transposes
+            y = np.matmul(w.reshape(m, c), xs.reshape(n, c, npos))
+            return y.reshape(n, m, *out)
         cols = xs.reshape(n, group, cg, npos)                        # (N, G, Cg, P)
         y = np.matmul(w.reshape(group, mg, cg), cols)                # (N, G, Mg, P)
         return y.reshape(n, m, *out)
     win = windows(xp, ks, s, d, out)                                 # (N, C, *O, *K)
+    if cg == 1:                                                      # depthwise: one pass per kernel tap
+        wt = w.reshape(c, mg, kk)
+        acc = np.zeros((n, c, mg, *out), dtype=np.result_type(x.dtype, w.dtype))
+        tail = (None,) + (slice(None),) * nsp
+        for t, tap in enumerate(np.ndindex(*ks)):
+            acc += win[(Ellipsis,) + tap][(slice(None), slice(None)) + tail] * \
+                wt[:, :, t].reshape((1, c, mg) + (1,) * nsp)
+        return acc.reshape(n, m, *out)
     win = win.reshape(n, group, cg, *out, *ks)
     perm = (0, 1) + tuple(range(3, 3 + nsp)) + (2,) + tuple(range(3 + nsp, 3 + 2 * nsp))
     cols = win.transpose(perm).reshape(n, group, npos, cg * kk)      # (N, G, P, Cg*K): the one copy
     wt = w.reshape(group, mg, cg * kk).transpose(0, 2, 1)           # (G, Cg*K, Mg)
+    if group == 1:                                                   # one GEMM for the whole batch
+        y = np.matmul(cols.reshape(n * npos, cg * kk), wt[0]).reshape(n, npos, m)
+        return y.transpose(0, 2, 1).reshape(n, m, *out)
     y = np.matmul(cols, wt)                                          # (N, G, P, Mg)
     return y.transpose(0, 1, 3, 2).reshape(n, m, *out)
 

@@ -29,9 +29,14 @@ def _lowest(dtype: np.dtype):
     return -np.inf if dtype.kind == "f" else np.iinfo(dtype).min
 
 
-def _flat(win: np.ndarray, nsp: int) -> np.ndarray:
-    """(N, C, *O, *K) -> (N, C, *O, prod K)."""
-    return win.reshape(win.shape[:2 + nsp] + (-1,))
+def _tap_reduce(win: np.ndarray, k, fn) -> np.ndarray:
+    """Reduce the window view (N, C, *O, *K) over its taps with ``fn(acc, v, out=acc)``:
+    one pass per tap over strided views, no copy of the windows."""
+    taps = list(np.ndindex(*k))
+    acc = np.array(win[(Ellipsis,) + taps[0]])
+    for tap in taps[1:]:
+        fn(acc, win[(Ellipsis,) + tap], out=acc)
+    return acc
 
 
 def _max_pool(x, auto_pad, ceil_mode, dilations, kernel_shape, pads, storage_order, strides, want_indices):
@@ -40,18 +45,25 @@ def _max_pool(x, auto_pad, ceil_mode, dilations, kernel_shape, pads, storage_ord
     xc = x.astype(compute_dtype(x.dtype), copy=False)
     low = _lowest(xc.dtype)
     win = windows(pad_spatial(xc, p, low), k, s, d, out, fill=low)
-    flat = _flat(win, nsp)
-    y = flat.max(axis=-1).astype(x.dtype, copy=False)
     if not want_indices:
-        return y
-    tap = flat.argmax(axis=-1)                                  # (N, C, *O)
-    taps = np.unravel_index(tap, k)
+        return _tap_reduce(win, k, np.maximum).astype(x.dtype, copy=False)
+    best = _tap_reduce(win, k, np.maximum)
+    # the first tap holding the max: walk the taps backwards, branch-free integer arithmetic
+    which = np.zeros(best.shape, dtype=np.int32)
+    for t, tap in reversed(list(enumerate(np.ndindex(*k)))):
+        eq = win[(Ellipsis,) + tap] == best
+        which -= (which - t) * eq
+    y = best.astype(x.dtype, copy=False)
+    tap_coords, rest = [], which
+    for i in reversed(range(nsp)):
+        rest, ci = np.divmod(rest, k[i])
+        tap_coords.insert(0, ci)
     n, c = x.shape[:2]
     sizes = x.shape[2:]
     coords = []
     for i in range(nsp):
         o = np.arange(out[i]).reshape((1, 1) + tuple(out[i] if j == i else 1 for j in range(nsp)))
-        coords.append(o * s[i] - p[i] + taps[i] * d[i])
+        coords.append(o * s[i] - p[i] + tap_coords[i] * d[i])
     order = range(nsp) if not storage_order else reversed(range(nsp))
     idx = np.zeros(y.shape, dtype=np.int64)
     for i in order:
@@ -70,20 +82,19 @@ def max_pool(ctx, x, *, auto_pad="NOTSET", ceil_mode=0, dilations=None, kernel_s
 
 def _avg_like(x, kernel_shape, strides, dilations, pads, auto_pad, ceil_mode, count_include_pad, p=None):
     """AveragePool (``p`` None) or LpPool (``p``) of ``x``."""
-    nsp = x.ndim - 2
     k, s, d, pd, out = _geometry(x, kernel_shape, strides, dilations, pads, auto_pad, ceil_mode)
     ct = compute_dtype(x.dtype)
     xc = x.astype(ct, copy=False)
     if p is not None:
         xc = np.abs(xc) if p == 1 else (xc * xc if p == 2 else np.abs(xc) ** p)
-    total = _flat(windows(pad_spatial(xc, pd), k, s, d, out), nsp).sum(axis=-1)
+    total = _tap_reduce(windows(pad_spatial(xc, pd), k, s, d, out), k, np.add)
     if p is not None:
         r = np.sqrt(total) if p == 2 else total ** (1.0 / p)
         return r.astype(x.dtype, copy=False)
     ones = np.ones((1, 1) + x.shape[2:], dtype=ct)
     # count the input (and, when asked, the explicit padding) -- never the ceil_mode overhang
     mask = pad_spatial(ones, pd, 1 if count_include_pad else 0)
-    count = _flat(windows(mask, k, s, d, out), nsp).sum(axis=-1)
+    count = _tap_reduce(windows(mask, k, s, d, out), k, np.add)
     with np.errstate(invalid="ignore", divide="ignore"):
         return (total / count).astype(x.dtype, copy=False)
 
