@@ -115,21 +115,24 @@ def _inference_problems(model: Model) -> list[Problem]:
             # not evidence against the model: said, not counted
             warnings.warn(f"onnxkit's shape inference could not check a node: {e}", stacklevel=3)
         else:
-            problems.append(_from_inference(e))
+            problems.append(_from_inference(e, f"graph {model.graph.name!r}"))
     return problems
 
 
 _RULE_CRASH = "the shape rule failed: "  # how onnxkit.infer words a rule's own exception
 
 
-def _from_inference(e: Exception) -> Problem:
+def _from_inference(e: Exception, main: str) -> Problem:
+    """A Problem from an InferenceError, which names its node by ``where`` (the
+    path of enclosing nodes, empty in the main graph) and ``node_index`` etc."""
     message = str(e)
     index = getattr(e, "node_index", None)
-    if index is not None and message.startswith("node ") and ": " in message:
-        message = message.split(": ", 1)[1]  # the node is named by the Problem's own fields
-    return Problem("inference", message, getattr(e, "where", None) or "", index,
-                   getattr(e, "node_name", None) or None, getattr(e, "op_type", None),
-                   getattr(e, "value_name", None))
+    prefix = getattr(e, "where", None) or ""
+    if index is not None and message.startswith(prefix + "node ") and ": " in message[len(prefix):]:
+        message = message[len(prefix):].split(": ", 1)[1]  # the node is named by the fields
+    where = main + (" > " + prefix.rstrip(" >:") if prefix.strip(" >:") else "")
+    return Problem("inference", message, where, index, getattr(e, "node_name", None) or None,
+                   getattr(e, "op_type", None), getattr(e, "value_name", None))
 
 
 def _save_types(model: Model) -> list:
