@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._registry import kernel, shape
-from ._shape import broadcast
+from .math_matmul import _matmul_dims
 from .nn_conv import _conv_shape, conv_core
 
 from ..ir import DataType
@@ -101,24 +101,4 @@ def qlinear_matmul(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, 
 
 @shape("QLinearMatMul", 10)
 def qlinear_matmul_shape(ctx):
-    a, b = ctx.input_shape(0), ctx.input_shape(3)
-    dt = ctx.input_dtype(7)
-    if a is None or b is None:
-        ctx.set_output(0, dt, None)
-        return
-    if len(a) == 0 or len(b) == 0:
-        ctx.fail("QLinearMatMul inputs must not be scalars")
-        return
-    a2 = (1,) + tuple(a) if len(a) == 1 else tuple(a)
-    b2 = tuple(b) + (1,) if len(b) == 1 else tuple(b)
-    ka, kb = a2[-1], b2[-2]
-    if isinstance(ka, int) and isinstance(kb, int) and ka != kb:
-        ctx.fail(f"inner dims differ: a {list(a)} @ b {list(b)}")
-        return
-    try:
-        batch = broadcast(a2[:-2], b2[:-2])
-    except ValueError as e:
-        ctx.fail(f"batch dims cannot broadcast: {e}")
-        return
-    out = list(batch) + ([a2[-2]] if len(a) > 1 else []) + ([b2[-1]] if len(b) > 1 else [])
-    ctx.set_output(0, dt, out)
+    ctx.set_output(0, ctx.input_dtype(7), _matmul_dims(ctx, ctx.input_shape(0), ctx.input_shape(3)))
