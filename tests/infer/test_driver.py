@@ -363,6 +363,17 @@ def test_infer_twice_is_stable():
     assert not rep.problems and onnxkit.to_bytes(m) == first
 
 
+def test_declared_undefined_element_type_is_unknown_not_a_conflict():
+    # make_tensor_value_info("y", 0, None): element type UNDEFINED declares nothing
+    b = GraphBuilder()
+    x = b.input("x", "float", ["N"])
+    b.output(b.node("Double", x, domain=D), "y", dtype=DataType.UNDEFINED)
+    m = _model(b)
+    rep = infer(m)
+    assert not rep.problems
+    assert str(m.graph.outputs[0].type) == "float[2*N]"
+
+
 # ---------------------------------------------------------------- standard ops end to end
 
 

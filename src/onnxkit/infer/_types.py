@@ -51,6 +51,8 @@ def merge_types(declared: Type | None, inferred: Type | None) -> Type | None:
         if isinstance(declared, SparseTensorType) != isinstance(inferred, SparseTensorType):
             raise Conflict("a sparse and a dense tensor")
         a, b = declared.elem_type, inferred.elem_type
+        a = None if a == 0 else a       # UNDEFINED (0) declares nothing
+        b = None if b == 0 else b
         if a is not None and b is not None and a != b:
             raise Conflict(f"element type {_dt_name(b)} is not {_dt_name(a)}")
         shape = _merge_shape(declared.shape, inferred.shape)
