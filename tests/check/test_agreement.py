@@ -158,7 +158,8 @@ def test_external_data_files(tmp_path, case):
     else:
         with pytest.raises(CheckError) as e:
             check(path)
-        assert e.value.problems and "weights" in str(e.value) or location in str(e.value)
+        assert [p.code for p in e.value.problems] == ["external-data"]
+        assert location in str(e.value)
 
 
 def test_external_data_checked_beside_the_model(tmp_path):
