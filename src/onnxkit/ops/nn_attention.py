@@ -6,12 +6,12 @@ delta and gated-delta recurrences) and RotaryEmbedding."""
 
 from __future__ import annotations
 
+import ml_dtypes
 import numpy as np
 
 from ._registry import kernel, shape
 from ._shape import Dim, add, floordiv, mul, same_as_input
 from .nn_common import compute_dtype
-from ..ir import DataType
 
 _PRECISION = {1: np.float32, 10: np.float16, 11: np.float64}
 
@@ -20,7 +20,6 @@ def _precision_dtype(code: int | None, default: np.dtype) -> np.dtype:
     if code is None:
         return default
     if code == 16:
-        import ml_dtypes
         return np.dtype(ml_dtypes.bfloat16)
     return np.dtype(_PRECISION.get(code, np.float32))
 
@@ -320,4 +319,3 @@ def rotary_embedding(x, cos_cache, sin_cache, position_ids=None, *, interleaved=
 
 
 shape("RotaryEmbedding", 23)(same_as_input)
-_ = DataType

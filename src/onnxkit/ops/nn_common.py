@@ -6,23 +6,19 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+import ml_dtypes
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ._shape import Dim, add, ceildiv, floordiv, mul, sub
 
-__all__ = ["compute_dtype", "conv_pads", "conv_out_dim", "pool_out_dim", "windows", "spatial_attrs",
-           "conv_shape_dims"]
+__all__ = ["compute_dtype", "conv_pads", "conv_shape_dims", "pad_spatial", "pool_out_dim", "spatial_attrs",
+           "windows"]
 
-_HALF = {np.dtype(np.float16)}
-try:
-    import ml_dtypes
-    _HALF |= {np.dtype(ml_dtypes.bfloat16)}
-    _HALF |= {np.dtype(getattr(ml_dtypes, n)) for n in ("float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2",
-                                                        "float8_e5m2fnuz", "float8_e8m0fnu",
-                                                        "float4_e2m1fn") if hasattr(ml_dtypes, n)}
-except ImportError:  # pragma: no cover
-    pass
+# floats narrower than float32: computed in float32, rounded back at the end
+_HALF = {np.dtype(np.float16)} | {np.dtype(getattr(ml_dtypes, n)) for n in (
+    "bfloat16", "float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2", "float8_e5m2fnuz", "float8_e8m0fnu",
+    "float4_e2m1fn") if hasattr(ml_dtypes, n)}
 
 
 def compute_dtype(dt: Any) -> np.dtype:
@@ -83,8 +79,6 @@ def pool_out_dim(size: Dim, k: Dim, s: int, d: int, pb: int, pe: int, auto_pad: 
     return out
 
 
-conv_out_dim = pool_out_dim
-
 
 def windows(x: np.ndarray, kernel: Sequence[int], strides: Sequence[int], dilations: Sequence[int],
             out: Sequence[int], fill: Any = 0) -> np.ndarray:
@@ -134,5 +128,3 @@ def pad_spatial(x: np.ndarray, pads: Sequence[int], value: Any = 0) -> np.ndarra
     width = [(0, 0), (0, 0)] + [(pads[i], pads[i + nsp]) for i in range(nsp)]
     return np.pad(x, width, constant_values=value)
 
-
-__all__ += ["pad_spatial"]

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ._registry import kernel, shape
-from ._shape import Dim, add, mul, sub
+from ._shape import Dim, add, floordiv, mul, prod, sub
 from .nn_common import compute_dtype, conv_pads, conv_shape_dims, pad_spatial, spatial_attrs, windows
 
 __all__ = ["conv_core", "col2im_add"]
@@ -235,7 +235,6 @@ def col2im_shape(ctx):
     n = xs[0] if xs is not None else None
     c = None
     if xs is not None and block is not None and all(isinstance(b, int) for b in block):
-        from ._shape import floordiv, prod
         c = floordiv(xs[1], prod(block))
     if image is None:
         ishape = ctx.input_shape(1)

@@ -7,8 +7,9 @@ from __future__ import annotations
 import numpy as np
 
 from ._registry import kernel, shape
-from ._shape import same_as_input
-from .nn_common import compute_dtype, conv_pads, conv_shape_dims, pad_spatial, spatial_attrs, windows
+from ._shape import add, mul, sub
+from .nn_common import (compute_dtype, conv_pads, conv_shape_dims, pad_spatial, pool_out_dim, spatial_attrs,
+                        windows)
 from ..ir import DataType
 
 
@@ -18,7 +19,6 @@ def _geometry(x: np.ndarray, kernel_shape, strides, dilations, pads, auto_pad, c
     k, s, d, p = spatial_attrs(nsp, kernel_shape, strides, dilations, pads)
     if len(k) != nsp:
         raise ValueError(f"kernel_shape {k} does not match the {nsp} spatial dims of the input")
-    from .nn_common import pool_out_dim
     out = [pool_out_dim(x.shape[2 + i], k[i], s[i], d[i], p[i], p[i + nsp], auto_pad, ceil_mode)
            for i in range(nsp)]
     p = conv_pads(x.shape[2:], k, s, d, p, auto_pad)
@@ -216,11 +216,7 @@ def max_unpool_shape(ctx):
     if len(xs) != len(ks) + 2:
         ctx.fail(f"kernel_shape {list(ks)} does not fit an input of rank {len(xs)}")
         return
-    from ._shape import add, mul, sub
     nsp = len(ks)
     _, s, _, p = spatial_attrs(nsp, ks, ctx.attr("strides"), None, ctx.attr("pads"))
     ctx.set_output(0, dt, list(xs[:2]) + [add(mul(sub(xs[2 + i], 1), s[i]), ks[i] - p[i] - p[i + nsp])
                                           for i in range(nsp)])
-
-
-_ = same_as_input

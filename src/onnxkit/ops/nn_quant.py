@@ -6,6 +6,7 @@ then requantized with round-half-to-even and saturation.
 
 from __future__ import annotations
 
+import ml_dtypes
 import numpy as np
 
 from ._registry import kernel, shape
@@ -42,7 +43,6 @@ def _requantize(acc: np.ndarray, scale: np.ndarray, zp: np.ndarray | None, dtype
         return np.clip(y, info.min, info.max).astype(dtype)
     if zp is not None:
         y = y + np.asarray(zp).astype(np.float64)
-    import ml_dtypes
     fmax = float(ml_dtypes.finfo(dtype).max)
     return np.clip(y, -fmax, fmax).astype(dtype)
 

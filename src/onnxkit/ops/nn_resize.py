@@ -15,7 +15,6 @@ import numpy as np
 
 from ._registry import kernel, shape
 from ._shape import Dim, floordiv, mul
-from .nn_common import compute_dtype
 
 
 # ------------------------------------------------------------------ coordinates and taps
@@ -378,6 +377,3 @@ def center_crop_pad_shape(ctx):
         for a, d in zip(ax, dims):
             out[a] = d
     ctx.set_output(0, dt, out)
-
-
-_ = compute_dtype
