@@ -97,3 +97,11 @@ def test_norm_shapes():
 def test_elementwise_norm_shapes(op):
     attrs = {"size": 3} if op == "LRN" else {}
     assert check_shapes(node_model(op, [("x", (F, ["N", 3, "H", "W"]))], opset=13, **attrs)) == ["float[N,3,H,W]"]
+
+
+def test_batch_norm_per_activation_opset_6():
+    x = r(4, 2, 3)
+    s, b, m, v = r(2, 3), r(2, 3), r(2, 3), np.abs(r(2, 3)) + 0.5
+    got = run_onnxkit(node_model("BatchNormalization", [("x", x), ("s", s), ("b", b), ("m", m), ("v", v)],
+                                 opset=6, spatial=0, is_test=1), {"x": x, "s": s, "b": b, "m": m, "v": v})[0]
+    np.testing.assert_allclose(got, (x - m) / np.sqrt(v + 1e-5) * s + b, rtol=1e-5, atol=1e-6)

@@ -26,18 +26,24 @@ def _channel(v: np.ndarray, ndim: int) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ BatchNormalization
-def _batch_norm(x, scale, b, mean, var, epsilon, momentum, training):
+def _batch_norm(x, scale, b, mean, var, epsilon, momentum, training, spatial=1):
+    """Inference (running stats) or training (batch stats, and the updated running
+    stats); ``spatial=0`` (opsets < 9): statistics per activation, not per channel."""
     ct = compute_dtype(x.dtype)
     xc = x.astype(ct, copy=False)
-    axes = (0,) + tuple(range(2, x.ndim))
+    per_act = not spatial and scale.size == int(np.prod(x.shape[1:])) and x.ndim > 2
+
+    def bc(v):
+        return v.reshape((1,) + x.shape[1:]) if per_act else _channel(v, x.ndim)
+    axes = (0,) if per_act else (0,) + tuple(range(2, x.ndim))
     if training:
-        bm = xc.mean(axis=axes)
-        bv = xc.var(axis=axes)
+        bm = xc.mean(axis=axes).reshape(mean.shape)
+        bv = xc.var(axis=axes).reshape(var.shape)
         m_, v_ = bm, bv
     else:
         m_, v_ = mean.astype(ct, copy=False), var.astype(ct, copy=False)
     inv = 1 / np.sqrt(v_ + ct.type(epsilon))
-    y = (xc - _channel(m_, x.ndim)) * _channel(inv * scale.astype(ct), x.ndim) + _channel(b.astype(ct), x.ndim)
+    y = (xc - bc(m_)) * bc(inv * scale.astype(ct)) + bc(b.astype(ct))
     y = y.astype(x.dtype, copy=False)
     if not training:
         return (y,)
@@ -51,12 +57,13 @@ def _batch_norm(x, scale, b, mean, var, epsilon, momentum, training):
 def batch_norm_1(ctx, x, scale, b, mean, var, *, epsilon=1e-5, momentum=0.9, is_test=0, spatial=1,
                  consumed_inputs=None):
     training = ctx.output_present(1) and not is_test
-    return _batch_norm(x, scale, b, mean, var, epsilon, momentum, training)
+    return _batch_norm(x, scale, b, mean, var, epsilon, momentum, training, spatial)
 
 
 @kernel("BatchNormalization", 7, context=True)
 def batch_norm_7(ctx, x, scale, b, mean, var, *, epsilon=1e-5, momentum=0.9, spatial=1):
-    return _batch_norm(x, scale, b, mean, var, epsilon, momentum, ctx.output_present(1))
+    return _batch_norm(x, scale, b, mean, var, epsilon, momentum, ctx.output_present(1),
+                       spatial if ctx.opset < 9 else 1)
 
 
 @kernel("BatchNormalization", 14)
@@ -208,7 +215,9 @@ def _dropout(ctx, x, ratio, training, seed, mask_dtype):
 
 @kernel("Dropout", 1, context=True)
 def dropout_1(ctx, x, *, ratio=0.5, is_test=0, consumed_inputs=None):
-    return _dropout(ctx, x, ratio, not is_test, None, x.dtype)
+    # is_test defaults to 0 (training), yet models of these opsets were exported for inference:
+    # run as inference, as onnxruntime and onnx.reference do
+    return _dropout(ctx, x, ratio, False, None, x.dtype)
 
 
 @kernel("Dropout", 7, context=True)
