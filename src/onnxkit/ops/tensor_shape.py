@@ -125,8 +125,7 @@ def shape_(x, *, start=0, end=None):
 @shape("Shape", 1)
 def shape_shape(ctx: InferenceContext) -> None:
     s = ctx.input_shape(0)
-    start = ctx.attr("start", 0) if ctx.opset >= 15 else 0
-    end = ctx.attr("end") if ctx.opset >= 15 else None
+    start, end = ctx.attr("start", 0), ctx.attr("end")      # (from opset 15; the kernel takes them always)
     if s is None:
         ctx.set_output(0, INT64, [None])
         return

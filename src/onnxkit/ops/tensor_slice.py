@@ -186,35 +186,41 @@ def slice_(x, starts, ends, axes=None, steps=None):
     return _slice(x, starts, ends, axes, steps)
 
 
-def _clamps(s: Dim, e: Dim, step: int) -> bool:
-    """Whether a bound may be clamped by a dim of unknown size: a constant end
-    past 1 counted from the front (``x[:, :512]`` keeps min(dim, 512)), or for a
-    negative step a constant start counted from the front."""
-    if step > 0:
-        return is_int(e) and 1 < e < HUGE
-    return is_int(s) and 0 <= s < HUGE
+def _side(b: Dim, step: int, start: bool) -> tuple[bool, Dim]:
+    """(counted from the back, offset) of a slice bound: ``-2`` is the back's
+    -2, a huge bound the end itself, a symbolic one (``past``) is from the front."""
+    if not is_int(b):
+        return False, b
+    if b >= HUGE:
+        return True, -1 if step < 0 else 0
+    if b <= -HUGE:
+        return False, 0 if step > 0 or start else -1
+    return b < 0, b
 
 
 def slice_len(d: Dim, s: Dim, e: Dim, step: int) -> Dim:
     """Elements Slice keeps of a dim ``d`` (None = unknown) from start ``s`` to
-    end ``e``.  On a dim that is not a number, symbolic bounds and constants
-    counted from the end (or starts from the front) are taken to lie inside it."""
+    end ``e``.  On a dim that is not a number, the bounds are taken to lie inside
+    it, except a constant that clamping might cut (``x[:512]`` keeps min(dim, 512);
+    going backwards, any positive constant)."""
     if is_int(d) and is_int(s) and is_int(e):
         return len(range(*slice(_start(s, step, d), e, step).indices(d)))
     if s is None or e is None:
         return None
-    if not is_int(d) and _clamps(s, e, step):
-        return None
-    dd = stand_ins([d])[0]
-    if step > 0:
-        s = (0 if s <= -HUGE else dd if s >= HUGE else add(dd, s) if s < 0 else s) if is_int(s) else s
-        e = (0 if e <= -HUGE else dd if e >= HUGE else add(dd, e) if e < 0 else e) if is_int(e) else e
-        n = ceildiv(sub(e, s), step)
+    (s_back, s_off), (e_back, e_off) = _side(s, step, True), _side(e, step, False)
+    if step < 0:      # walk the other way: the same count as a forward walk from e to s
+        (s_back, s_off), (e_back, e_off), step = (e_back, e_off), (s_back, s_off), -step
+        may_clamp = any(not back and is_int(off) and off > 0 for back, off in ((s_back, s_off), (e_back, e_off)))
     else:
-        s = (dd - 1 if s >= HUGE else add(dd, s) if s < 0 else s) if is_int(s) else s
-        e = (-1 if e <= -HUGE else add(dd, e) if e < 0 else e) if is_int(e) else e
-        n = ceildiv(sub(s, e), -step)
-    n = settled(n)
+        may_clamp = not e_back and is_int(e_off) and e_off > 1
+    if may_clamp and not is_int(d):
+        return None
+    if s_back == e_back:
+        n = ceildiv(sub(e_off, s_off), step)
+    elif e_back:                              # from the front to the back: the dim is in it
+        n = settled(ceildiv(sub(add(stand_ins([d])[0], e_off), s_off), step))
+    else:                                     # from the back to the front: empty unless the dim is small
+        return None
     return max(n, 0) if is_int(n) else n
 
 
