@@ -200,9 +200,10 @@ def _side(b: Dim, step: int, start: bool) -> tuple[bool, Dim]:
 
 def slice_len(d: Dim, s: Dim, e: Dim, step: int) -> Dim:
     """Elements Slice keeps of a dim ``d`` (None = unknown) from start ``s`` to
-    end ``e``.  On a dim that is not a number, the bounds are taken to lie inside
-    it, except a constant that clamping might cut (``x[:512]`` keeps min(dim, 512);
-    going backwards, any positive constant)."""
+    end ``e``.  A dim that is not a number is taken to be larger than the constant
+    bounds (``x[:, 1:]`` keeps ``seq - 1``, ``x[:, -3:]`` 3), except where that is
+    what clamping is for (``x[:512]`` keeps min(dim, 512); going backwards, any
+    positive constant): those lengths stay unknown."""
     if is_int(d) and is_int(s) and is_int(e):
         return len(range(*slice(_start(s, step, d), e, step).indices(d)))
     if s is None or e is None:
