@@ -1,6 +1,7 @@
 """Export speed: onnxkit.export against torch.onnx.export(dynamo=True), full-size models.
 
-    python benchmarks/export_speed.py [--models bert,gpt2] [--repeat 3] [--check]
+    python benchmarks/export_speed.py [--models bert,gpt2] [--repeat 3] [--exporters onnxkit,dynamo] [--check]
+    python benchmarks/export_speed.py --one bert onnxkit --profile out.prof   # one export, profiled
 
 Each export runs in a fresh process (the model built first, then only the
 export call is timed; batch 2, sequence 128, batch and sequence dynamic), the
@@ -39,8 +40,12 @@ def _case(name: str):
     return case
 
 
-def one_run(name: str, exporter: str) -> float:
-    """Build the model, time one export (this process)."""
+def one_run(name: str, exporter: str, profile: str | None = None) -> dict:
+    """Build the model, time one export (this process): wall and CPU seconds.
+
+    CPU time (``time.process_time``: all threads of this process) is the number
+    to compare on a loaded machine; wall time is reported alongside.
+    """
     import warnings
 
     import torch
@@ -50,9 +55,9 @@ def one_run(name: str, exporter: str) -> float:
     if exporter == "onnxkit":
         import onnxkit
 
-        t0 = time.perf_counter()
-        onnxkit.export(case.module, case.args, case.kwargs, dynamic_shapes=case.dynamic_shapes)
-        return time.perf_counter() - t0
+        def run():
+            onnxkit.export(case.module, case.args, case.kwargs, dynamic_shapes=case.dynamic_shapes)
+        return _measure(run, profile)
     import inspect
 
     from torch.export import Dim
@@ -62,14 +67,31 @@ def one_run(name: str, exporter: str) -> float:
     named.update(case.kwargs)
     dyn = {k: ({d: Dim.DYNAMIC for d in case.dynamic_shapes[k]} if k in case.dynamic_shapes else None)
            for k in named}
-    t0 = time.perf_counter()
-    torch.onnx.export(case.module, case.args, kwargs=case.kwargs, dynamic_shapes=dyn, dynamo=True,
-                      verbose=False)
-    return time.perf_counter() - t0
+
+    def run():
+        torch.onnx.export(case.module, case.args, kwargs=case.kwargs, dynamic_shapes=dyn, dynamo=True,
+                          verbose=False)
+    return _measure(run, profile)
 
 
-def timed(name: str, exporter: str, repeat: int) -> float | None:
-    times = []
+def _measure(run, profile: str | None) -> dict:
+    if profile:
+        import cProfile
+
+        prof = cProfile.Profile()
+        prof.enable()
+    t0, c0 = time.perf_counter(), time.process_time()
+    run()
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    if profile:
+        prof.disable()
+        prof.dump_stats(profile)
+    return {"seconds": wall, "cpu": cpu}
+
+
+def timed(name: str, exporter: str, repeat: int) -> dict | None:
+    """Median wall and CPU seconds of ``repeat`` fresh-process exports."""
+    times, cpus = [], []
     for _ in range(repeat):
         r = subprocess.run([sys.executable, __file__, "--one", name, exporter], capture_output=True,
                            text=True, cwd=ROOT)
@@ -77,8 +99,10 @@ def timed(name: str, exporter: str, repeat: int) -> float | None:
         if r.returncode != 0 or not line:
             print(f"  {exporter} on {name} failed: {(r.stderr or r.stdout).strip().splitlines()[-1:]}")
             return None
-        times.append(json.loads(line[-1])["seconds"])
-    return statistics.median(times)
+        got = json.loads(line[-1])
+        times.append(got["seconds"])
+        cpus.append(got["cpu"])
+    return {"wall": statistics.median(times), "cpu": statistics.median(cpus)}
 
 
 def check_all() -> None:
@@ -129,19 +153,29 @@ def main() -> None:
     ap.add_argument("--models", default="bert,gpt2")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--check", action="store_true")
+    ap.add_argument("--exporters", default="onnxkit,dynamo", help="which exporters to time")
+    ap.add_argument("--profile", metavar="FILE",
+                    help="with --one: write a cProfile of the export to FILE")
     ap.add_argument("--one", nargs=2, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.one:
-        print(json.dumps({"seconds": one_run(*a.one)}))
+        print(json.dumps(one_run(*a.one, profile=a.profile)))
         return
-    print("| model (batch 2, seq 128, dynamic) | torch.onnx dynamo=True | onnxkit.export | ratio |")
-    print("| --- | ---: | ---: | ---: |")
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print("| model (batch 2, seq 128, dynamic) | dynamo=True CPU s | onnxkit CPU s | ratio (CPU) "
+          "| dynamo=True wall s | onnxkit wall s | ratio (wall) |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    exporters = a.exporters.split(",")
     for name in a.models.split(","):
-        tk = timed(name, "onnxkit", a.repeat)
-        td = timed(name, "dynamo", a.repeat)
-        ratio = f"{tk / td:.2f}x" if tk and td else "-"
-        fmt = lambda t: f"{t:.2f} s" if t else "failed"
-        print(f"| {name} | {fmt(td)} | {fmt(tk)} | {ratio} |", flush=True)
+        tk = timed(name, "onnxkit", a.repeat) if "onnxkit" in exporters else None
+        td = timed(name, "dynamo", a.repeat) if "dynamo" in exporters else None
+        cells = []
+        for key in ("cpu", "wall"):
+            k, d = (tk or {}).get(key), (td or {}).get(key)
+            fmt = lambda t: f"{t:.2f}" if t else "-"
+            cells += [fmt(d), fmt(k), f"{k / d:.2f}x" if k and d else "-"]
+        print(f"| {name} | {' | '.join(cells)} |", flush=True)
+    print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if a.check:
         check_all()
 
