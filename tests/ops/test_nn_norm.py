@@ -105,3 +105,15 @@ def test_batch_norm_per_activation_opset_6():
     got = run_onnxkit(node_model("BatchNormalization", [("x", x), ("s", s), ("b", b), ("m", m), ("v", v)],
                                  opset=6, spatial=0, is_test=1), {"x": x, "s": s, "b": b, "m": m, "v": v})[0]
     np.testing.assert_allclose(got, (x - m) / np.sqrt(v + 1e-5) * s + b, rtol=1e-5, atol=1e-6)
+
+
+def test_dropout_training_narrow_floats():
+    import ml_dtypes
+    for dt in (np.float16, ml_dtypes.bfloat16, ml_dtypes.float8_e4m3fn):
+        x = r(4, 5).astype(dt)
+        feeds = {"x": x, "r": np.array(0.25, np.float32), "t": np.array(True)}
+        y, mask = run_onnxkit(node_model("Dropout", [(k, v) for k, v in feeds.items()], 2, opset=22, seed=1),
+                              feeds)
+        assert y.dtype == x.dtype and mask.dtype == bool
+        want = (x.astype(np.float32) * mask / 0.75).astype(dt)
+        np.testing.assert_array_equal(y.astype(np.float32), want.astype(np.float32))

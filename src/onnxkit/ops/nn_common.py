@@ -12,7 +12,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from ._shape import Dim, add, ceildiv, floordiv, mul, sub
 
-__all__ = ["compute_dtype", "conv_pads", "conv_shape_dims", "pad_spatial", "pool_out_dim", "spatial_attrs",
+__all__ = ["cast_back", "compute_dtype", "conv_pads", "interp_dtype", "conv_shape_dims", "pad_spatial", "pool_out_dim", "spatial_attrs",
            "windows"]
 
 # floats narrower than float32: computed in float32, rounded back at the end
@@ -25,6 +25,30 @@ def compute_dtype(dt: Any) -> np.dtype:
     """The dtype to compute in: float32 for 16-bit and smaller floats, else the dtype."""
     dt = np.dtype(dt)
     return np.dtype(np.float32) if dt in _HALF else dt
+
+
+def interp_dtype(dt: Any) -> np.dtype:
+    """The dtype to interpolate values of ``dt`` in (ops that mix values with
+    real weights: Resize, GridSample): float32 for float32 and narrower
+    floats, complex128 for complex, else float64 (exact for integers)."""
+    dt = np.dtype(dt)
+    if dt.kind == "c":
+        return np.dtype(np.complex128)
+    return np.dtype(np.float32) if dt == np.float32 or dt in _HALF else np.dtype(np.float64)
+
+
+def cast_back(y: np.ndarray, dt: Any) -> np.ndarray:
+    """Interpolated values back to ``dt``: integers rounded (half to even) and
+    saturated, booleans nonzero, floats rounded."""
+    dt = np.dtype(dt)
+    if y.dtype == dt:
+        return y
+    if dt.kind in "iu":
+        info = np.iinfo(dt)
+        return np.clip(np.rint(y), info.min, info.max).astype(dt)
+    if dt.kind == "b":
+        return y != 0
+    return y.astype(dt)
 
 
 def spatial_attrs(nsp: int, kernel_shape: Sequence[int] | None, strides, dilations, pads

@@ -222,7 +222,7 @@ def col2im(data, image_shape, block_shape, *, dilations=None, pads=None, strides
     if ck % kk or length != int(np.prod(blocks)):
         raise ValueError(f"input shape {list(data.shape)} does not fit block_shape {ks} and "
                          f"{blocks} sliding blocks")
-    ct = compute_dtype(data.dtype)
+    ct = compute_dtype(data.dtype) if data.dtype.kind != "b" else np.dtype(np.int64)
     cols = data.astype(ct, copy=False).reshape(n, ck // kk, *ks, *blocks)
     return np.ascontiguousarray(col2im_add(cols, image, ks, s, d, p, blocks)).astype(data.dtype, copy=False)
 

@@ -11,7 +11,7 @@ import itertools
 import numpy as np
 
 from ._registry import kernel, shape
-from .nn_common import compute_dtype
+from .nn_common import cast_back, interp_dtype
 
 _MODES = {"bilinear": "linear", "bicubic": "cubic", "linear": "linear", "cubic": "cubic", "nearest": "nearest"}
 
@@ -80,7 +80,9 @@ def grid_sample(x, grid, *, align_corners=0, mode="bilinear", padding_mode="zero
     nsp = len(dims)
     out_sp = grid.shape[1:-1]
     npts = int(np.prod(out_sp))
-    ct = compute_dtype(x.dtype)
+    if x.dtype.kind in "OUS":
+        raise ValueError("GridSample interpolates numbers: string inputs are not supported")
+    ct = interp_dtype(x.dtype)
     g = grid.astype(np.float64).reshape(n, npts, nsp)[..., ::-1]      # (x, y, ...) -> axis order
     per_axis = []
     for a, d in enumerate(dims):
@@ -109,8 +111,8 @@ def grid_sample(x, grid, *, align_corners=0, mode="bilinear", padding_mode="zero
             idx += i * strides[a]
             w = w * (wt if ok is None else np.where(ok, wt, 0))
         vals = np.take_along_axis(flat, idx[:, None, :], axis=2)
-        y += vals * w[:, None, :].astype(ct)
-    return y.reshape(n, c, *out_sp).astype(x.dtype, copy=False)
+        y += vals * w[:, None, :].astype(y.real.dtype)
+    return cast_back(y.reshape(n, c, *out_sp), x.dtype)
 
 
 @shape("GridSample", 16)

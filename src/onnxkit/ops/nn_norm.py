@@ -209,7 +209,8 @@ def _dropout(ctx, x, ratio, training, seed, mask_dtype):
     u = np.random.RandomState(seed).uniform(0, 1, x.shape) if seed is not None \
         else ctx.rng.uniform(0, 1, x.shape)
     keep = u >= ratio
-    y = (x * keep * (1.0 / (1.0 - ratio))).astype(x.dtype, copy=False) if ratio < 1 else np.zeros_like(x)
+    ct = compute_dtype(x.dtype)
+    y = (x.astype(ct) * keep * ct.type(1.0 / (1.0 - ratio))).astype(x.dtype) if ratio < 1 else np.zeros_like(x)
     return (y, keep.astype(mask_dtype)) if want_mask else y
 
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from ._registry import kernel, shape
 from ._shape import Dim, floordiv, mul
+from .nn_common import cast_back, interp_dtype
 
 
 # ------------------------------------------------------------------ coordinates and taps
@@ -142,7 +143,7 @@ def resize_nd(x: np.ndarray, scales: list[float], out: list[int], *, mode: str =
     roi = None if roi is None or np.size(roi) == 0 else [float(v) for v in np.asarray(roi).reshape(-1)]
     if mode not in ("nearest", "linear", "cubic"):
         raise ValueError(f"unknown mode {mode!r}")
-    ct = np.dtype(np.float64) if x.dtype == np.float64 else np.dtype(np.float32)
+    ct = interp_dtype(x.dtype)
     y = x if mode == "nearest" else x.astype(ct)
     outside_mask = None
     for a in range(r):
@@ -163,12 +164,7 @@ def resize_nd(x: np.ndarray, scales: list[float], out: list[int], *, mode: str =
             outside_mask = o if outside_mask is None else (outside_mask | o)
     if outside_mask is not None:
         y = np.where(outside_mask, np.asarray(extrapolation_value).astype(y.dtype), y)
-    if y.dtype == x.dtype:
-        return y
-    if x.dtype.kind in "iu":
-        info = np.iinfo(x.dtype)
-        return np.clip(np.rint(y), info.min, info.max).astype(x.dtype)
-    return y.astype(x.dtype)
+    return cast_back(y, x.dtype)
 
 
 # ------------------------------------------------------------------ kernels
