@@ -125,3 +125,17 @@ def test_model_local_function_and_outer_scope_subgraph():
     x = np.array([-1, 0, 2], np.float32)
     np.testing.assert_array_equal(sess.run(None, {"x": x, "c": np.array(True)})[0], [0, 0, -4])
     np.testing.assert_array_equal(sess.run(None, {"x": x, "c": np.array(False)})[0], [0, 0, 4])
+
+
+def test_outputs_are_the_callers_own_arrays():
+    b = GraphBuilder("views")
+    x = b.input("x", "float", [2, 3])
+    shape = b.initializer(np.array([4, 2, 3], np.int64), "shape")
+    b.output(b.node("Identity", x), "same", dtype="float")
+    b.output(b.node("Expand", x, shape), "expanded", dtype="float")
+    x = np.ones((2, 3), np.float32)
+    same, expanded = onnxkit.Session(b.model(opset=21)).run(None, {"x": x})
+    assert not np.shares_memory(same, x) and not np.shares_memory(expanded, x)
+    same[0, 0] = 5
+    expanded[0, 0, 0] = 7                   # writable
+    assert x[0, 0] == 1

@@ -108,7 +108,12 @@ class Session:
             v = self._outputs[n]
             if v not in env:
                 raise RunError(f"output {n!r} was not computed (is it produced by any node?)")
-            out.append(env[v])
+            a = env[v]
+            if isinstance(a, np.ndarray) and not a.flags.owndata:
+                # a view (of an input, a weight in the mapped file, a broadcast): the
+                # caller gets an array of its own, writable, as onnxruntime gives
+                a = a.copy()
+            out.append(a)
         return out
 
     def run_intermediate(self, feeds: Mapping[str, Any]) -> dict[str, Any]:
