@@ -92,6 +92,7 @@ class Session:
         is returned instead.  With ``profile=True`` the per-node profile is
         left in ``self.last_profile``."""
         env = self._bind(feeds)
+        given = {id(a) for a in env.values()} | {id(a) for a in self._plan.constants.values()}
         names = list(output_names) if output_names is not None else list(self._outputs)
         for n in names:
             if n not in self._outputs and not return_intermediate:
@@ -109,9 +110,10 @@ class Session:
             if v not in env:
                 raise RunError(f"output {n!r} was not computed (is it produced by any node?)")
             a = env[v]
-            if isinstance(a, np.ndarray) and not a.flags.owndata:
-                # a view (of an input, a weight in the mapped file, a broadcast): the
-                # caller gets an array of its own, writable, as onnxruntime gives
+            if isinstance(a, np.ndarray) and (not a.flags.owndata or id(a) in given):
+                # an input or weight itself, or a view (of an input, a weight in the
+                # mapped file, a broadcast): the caller gets an array of its own,
+                # writable, as onnxruntime gives
                 a = a.copy()
             out.append(a)
         return out
