@@ -321,7 +321,7 @@ class Driver:
             return
         o.shape = _rule_shape(o.type, o.shape)
         o.value = x
-        if x.ndim <= 1 and isinstance(x, np.ndarray) and x.dtype.kind in "iu" and x.size <= MAX_FOLD_ELEMENTS:
+        if isinstance(x, np.ndarray) and x.ndim <= 1 and x.dtype.kind in "iu" and x.size <= MAX_FOLD_ELEMENTS:
             o.dims = [int(e) for e in x.reshape(-1)]
 
     # ------------------------------------------------------------ problems
