@@ -134,3 +134,13 @@ def test_col2im_and_causal_shapes():
     assert check_shapes(m) == ["float[N,2,3,4]"]
     m = node_model("CausalConvWithState", [("x", (F, ["B", 3, "L"])), ("w", (F, [3, 1, 4]))], 2, opset=27)
     assert check_shapes(m) == ["float[B,3,L]", "float[B,3,3]"]
+
+
+def test_deform_conv_shapes():
+    m = node_model("DeformConv", [("x", (F, ["N", 4, "H", "W"])), ("w", (F, [6, 2, 3, 3])),
+                                  ("o", (F, ["N", 36, "A", "B"]))], opset=22, group=2, offset_group=2,
+                   pads=[1, 1, 1, 1])
+    assert check_shapes(m) == ["float[N,6,H,W]"]
+    m = node_model("DeformConv", [("x", (F, ["N", 4, 7, 8])), ("w", (F, [6, 2, 3, 3])),
+                                  ("o", (F, ["N", 36, None, None]))], opset=22, group=2)
+    assert check_shapes(m) == ["float[N,6,5,6]"]

@@ -303,12 +303,15 @@ def deform_conv(x, w, offset, b=None, mask=None, *, dilations=None, group=1, ker
 
 @shape("DeformConv", 19)
 def deform_conv_shape(ctx):
-    xs, os_ = ctx.input_shape(0), ctx.input_shape(2)
-    _conv_shape(ctx)
-    if xs is not None and os_ is not None and len(os_) == len(xs):
-        ws = ctx.input_shape(1)
-        ctx.set_output(0, ctx.input_dtype(0), [xs[0], ws[0] if ws else None] + [
-            a if a is not None else None for a in os_[2:]])
+    """Conv's rule; spatial dims it cannot tell are the offset's (N, *, *O)."""
+    xs, ws, os_ = ctx.input_shape(0), ctx.input_shape(1), ctx.input_shape(2)
+    if xs is None or os_ is None or len(os_) != len(xs) or len(xs) < 3:
+        _conv_shape(ctx)
+        return
+    ks = ctx.attr("kernel_shape") or (ws[2:] if ws is not None else None)
+    dims = conv_shape_dims(ctx, xs, ks) if ks is not None and len(ks) == len(xs) - 2 else [None] * (len(xs) - 2)
+    ctx.set_output(0, ctx.input_dtype(0), [xs[0], ws[0] if ws is not None else None] +
+                   [d if d is not None else o for d, o in zip(dims, os_[2:])])
 
 
 # ------------------------------------------------------------------ CausalConvWithState
