@@ -68,7 +68,12 @@ class CheckError(OnnxkitError):
 
 
 class InferenceError(OnnxkitError):
-    """Shape & type inference found a contradiction (names the node and value)."""
+    """Shape & type inference found a contradiction (names the node and value).
+
+    Raised by :mod:`onnxkit.infer` with ``node_index``, ``node_name``,
+    ``op_type``, ``where`` (the enclosing nodes), ``value_name``, ``declared``,
+    ``inferred`` and ``rule_crashed`` (True when an op's rule itself failed:
+    a bug of onnxkit's, not a fault of the model)."""
 
 
 class InvalidInputError(OnnxkitError):

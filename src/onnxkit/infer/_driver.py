@@ -332,6 +332,7 @@ class Driver:
         e.where = ctx.where
         e.value_name = None if value is None else value.name
         e.declared, e.inferred = declared, inferred
+        e.rule_crashed = False
         return e
 
     def problem(self, e: InferenceError) -> None:
@@ -386,6 +387,7 @@ class Driver:
             self.problem(e)
         except Exception as e:  # a rule's own failure: say where, go on with what is known
             err = self.error(ctx, f"the shape rule failed: {type(e).__name__}: {e}")
+            err.rule_crashed = True      # onnxkit's bug, not evidence against the model
             if self.strict:
                 raise err from e
             self.problems.append(err)
