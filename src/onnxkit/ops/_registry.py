@@ -147,14 +147,19 @@ _loaded = False
 
 
 def _load_all() -> None:
-    """Import every operator module once, so their decorators have run."""
+    """Import every operator module once, so their decorators have run.  A
+    module that fails to import is an error (never a silent "no kernel")."""
     global _loaded
     if _loaded:
         return
-    _loaded = True
+    _loaded = True              # set first: modules being imported may look ops up
     import importlib
     import pkgutil
     from . import __path__ as ops_path
-    for info in pkgutil.iter_modules(ops_path):
-        if not info.name.startswith("_"):
-            importlib.import_module(f"{__package__}.{info.name}")
+    try:
+        for info in pkgutil.iter_modules(ops_path):
+            if not info.name.startswith("_"):
+                importlib.import_module(f"{__package__}.{info.name}")
+    except Exception:
+        _loaded = False
+        raise
