@@ -4,9 +4,18 @@
 take a branch; ``onnxkit::lstm`` / ``onnxkit::gru`` keep a recurrent layer as
 one node (PyTorch would unroll it over time, fixing the sequence length), so
 that it becomes ONNX ``LSTM`` / ``GRU`` and runs at any length.
+
+``onnxkit::sdpa`` (scaled dot-product attention) and ``onnxkit::linear`` are
+kept whole for speed: their conversion rules write the few ONNX nodes
+directly, where tracing PyTorch's decompositions of them (expand/view/bmm and
+the symbolic-size arithmetic for each) took about half of the trace time of a
+transformer.  Their fake implementations give the sizes and strides of PyTorch's CPU
+kernels, so later views of the outputs trace the same.
 """
 
 from __future__ import annotations
+
+from typing import Optional
 
 import torch
 from torch import Tensor
@@ -55,6 +64,67 @@ def _gru_fake(input, hx, params, has_biases, num_layers, bidirectional, batch_fi
     return _rnn_out(input, hx.shape[-1], bidirectional, batch_first), torch.empty_like(hx)
 
 
+@torch.library.custom_op("onnxkit::sdpa", mutates_args=())
+def _sdpa(q: Tensor, k: Tensor, v: Tensor, attn_mask: Optional[Tensor], is_causal: bool,
+          scale: Optional[float]) -> Tensor:
+    return torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask,
+                                                            is_causal=is_causal, scale=scale)
+
+
+@_sdpa.register_fake
+def _sdpa_fake(q, k, v, attn_mask, is_causal, scale):
+    if v.shape[-1] is q.shape[-1] or v.shape[-1] == q.shape[-1]:
+        return torch.empty_like(q)  # the layout of the query, as PyTorch's CPU kernel
+    return q.new_empty((*q.shape[:-1], v.shape[-1]))
+
+
+@torch.library.custom_op("onnxkit::linear", mutates_args=())
+def _linear(x: Tensor, w: Tensor, b: Optional[Tensor]) -> Tensor:
+    return torch.nn.functional.linear(x, w, b)
+
+
+@_linear.register_fake
+def _linear_fake(x, w, b):
+    return x.new_empty((*x.shape[:-1], w.shape[0]))
+
+
+def sdpa_args(q: Tensor, k: Tensor, v: Tensor, attn_mask: Tensor | None = None, dropout_p: float = 0.0,
+              is_causal: bool = False, scale: float | None = None, enable_gqa: bool = False):
+    """The arguments of ``onnxkit::sdpa`` for a call of ``F.scaled_dot_product_attention``
+    that its rule covers (no dropout, equal head counts, consistent dtypes); else None."""
+    if dropout_p or (is_causal and attn_mask is not None) or q.dim() < 2 or k.dim() != q.dim() \
+            or v.dim() != q.dim() or not q.dtype.is_floating_point or k.dtype != q.dtype \
+            or v.dtype != q.dtype or not isinstance(q.shape[-1], int):
+        return None
+    # same batch and head dims (grouped-query attention and broadcasting are left to
+    # PyTorch's decomposition), keys and values of one length
+    if not all(map(_same, q.shape[:-2], k.shape[:-2])) or not all(map(_same, k.shape[:-1], v.shape[:-1])):
+        return None
+    if attn_mask is not None and attn_mask.dtype != torch.bool and attn_mask.dtype != q.dtype:
+        return None
+    return q, k, v, attn_mask, bool(is_causal), None if scale is None else float(scale)
+
+
+def _same(a, b) -> bool:
+    """Two sizes equal (for symbolic ones, as PyTorch's decomposition would check: a guard)."""
+    if isinstance(a, int) and isinstance(b, int):
+        return a == b
+    from torch.fx.experimental.symbolic_shapes import guard_or_false
+
+    return guard_or_false(a == b)
+
+
+def linear_args(x: Tensor, w: Tensor, b: Tensor | None = None):
+    """The arguments of ``onnxkit::linear`` for a call of ``F.linear`` with a 2-D weight
+    of the input's dtype; else None."""
+    if w.dim() != 2 or x.dim() < 1 or w.dtype != x.dtype or (b is not None and (b.dtype != x.dtype
+                                                                                 or b.dim() > 1)):
+        return None
+    return x, w, b
+
+
 branch = torch.ops.onnxkit.branch.default
 lstm = torch.ops.onnxkit.lstm.default
 gru = torch.ops.onnxkit.gru.default
+sdpa = torch.ops.onnxkit.sdpa.default
+linear = torch.ops.onnxkit.linear.default

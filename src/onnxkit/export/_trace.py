@@ -7,7 +7,9 @@ for the rest) of the functionalized program under :class:`_TraceMode`, a
 * answers ``Tensor.__bool__`` (``if t.sum() > 0:``) from a list of decisions
   instead of reading data, and records an ``onnxkit::branch(cond)`` node there,
   so the condition stays computed in the graph;
-* keeps ``nn.LSTM`` / ``nn.GRU`` whole (``onnxkit::lstm`` / ``onnxkit::gru``);
+* keeps ``nn.LSTM`` / ``nn.GRU`` whole (``onnxkit::lstm`` / ``onnxkit::gru``), and
+  ``F.scaled_dot_product_attention`` / ``F.linear`` (``onnxkit::sdpa`` /
+  ``onnxkit::linear``: their decompositions were half the trace time of a transformer);
 * tags every recorded node with the user's source line (``meta["onnxkit_src"]``);
 * refuses ``int(t)`` / ``float(t)`` on traced values, naming the line.
 
@@ -107,7 +109,11 @@ class _TraceMode(TorchFunctionMode):
                 f"{_SCALAR_READS[func]}(tensor) reads a traced tensor's value into a Python number, "
                 "which the exported graph cannot keep; use t.item() where the number is a size "
                 "(it stays symbolic), or keep computing with tensors", source=loc)
-        if func is torch._C._VariableFunctions.lstm and len(args) == 9 and isinstance(args[1], (list, tuple)):
+        if func is _SDPA or func is _LINEAR:
+            kept = (_custom_ops.sdpa_args if func is _SDPA else _custom_ops.linear_args)(*args, **kwargs)
+            if kept is not None:
+                func, args, kwargs = _custom_ops.sdpa if func is _SDPA else _custom_ops.linear, kept, {}
+        elif func is torch._C._VariableFunctions.lstm and len(args) == 9 and isinstance(args[1], (list, tuple)):
             func, args = _custom_ops.lstm, (args[0], list(args[1]), list(args[2]), *args[3:5], *args[7:9])
         elif func is torch._C._VariableFunctions.gru and len(args) == 9 and isinstance(args[1], torch.Tensor) \
                 and isinstance(args[2], (list, tuple)):
@@ -147,6 +153,8 @@ class _TraceMode(TorchFunctionMode):
         return answer
 
 
+_SDPA = torch._C._nn.scaled_dot_product_attention
+_LINEAR = torch._C._nn.linear
 _SCALAR_READS = {torch.Tensor.__int__: "int", torch.Tensor.__index__: "int",
                  torch.Tensor.__float__: "float", torch.Tensor.tolist: "tolist"}
 

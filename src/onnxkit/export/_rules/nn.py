@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+import math
+
 from ...ir import DataType
+from .. import _custom_ops
 from .._registry import conversion_rule
 from ._util import aten, norm_dim
 
@@ -34,10 +37,41 @@ def baddbmm(ctx, bias, a, b, beta=1, alpha=1):
     return ctx.op("Add", p, bias)
 
 
-@conversion_rule(aten.linear.default)
+@conversion_rule(aten.linear.default, _custom_ops.linear)
 def linear(ctx, x, w, b=None):
     y = ctx.op("MatMul", x, ctx.op("Transpose", w, perm=[1, 0]))
     return y if b is None else ctx.op("Add", y, b)
+
+
+@conversion_rule(_custom_ops.sdpa)
+def sdpa(ctx, q, k, v, attn_mask, is_causal, scale):
+    """Scaled dot-product attention as PyTorch's math kernel computes it: q and k^T each
+    scaled by sqrt(scale), the mask added (a boolean one as 0 / -inf), softmax, and rows
+    whose every score is -inf give zeros (``_safe_softmax``)."""
+    dt = ctx.dtype(q)
+    r = ctx.rank(q)
+    if scale is None:
+        scale = 1.0 / math.sqrt(ctx.arg_meta(0).shape[-1])
+    root = ctx.const(math.sqrt(scale), dt)
+    perm = list(range(r - 2)) + [r - 1, r - 2]
+    kt = ctx.op("Mul", ctx.op("Transpose", k, perm=perm), root)
+    scores = ctx.op("MatMul", ctx.op("Mul", q, root), kt)
+    ninf = ctx.const(float("-inf"), dt)
+    zero = ctx.const(0.0, dt)
+    if is_causal:
+        lq, lk = ctx.dim(q, -2), ctx.dim(k, -2)
+        ones = ctx.op("ConstantOfShape", ctx.ints([lq, lk]), value=np.ones([1], np.bool_))
+        attn_mask = ctx.op("Trilu", ones, upper=0)
+        ctx.typed(attn_mask, DataType.BOOL, [None, None])
+    if attn_mask is not None:
+        if ctx.dtype(attn_mask) == DataType.BOOL:
+            attn_mask = ctx.op("Where", attn_mask, zero, ninf)
+        scores = ctx.op("Add", scores, attn_mask)
+    p = ctx.op("Softmax", scores, axis=-1)
+    if attn_mask is not None and not is_causal:  # a causal mask leaves every row a key
+        dead = ctx.op("Equal", ctx.op("ReduceMax", scores, ctx.axes([-1]), keepdims=1), ninf)
+        p = ctx.op("Where", dead, zero, p)
+    return ctx.op("MatMul", p, v)
 
 
 @conversion_rule(aten.convolution.default, aten._convolution.default)

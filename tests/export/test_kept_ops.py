@@ -1,0 +1,96 @@
+"""Ops the tracer keeps whole (scaled dot-product attention, linear): every case
+the rules cover matches eager PyTorch in onnxruntime at two sizes, and the cases
+they do not cover still export through PyTorch's decompositions."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import onnxkit
+
+from ._helpers import run_and_compare, session
+
+
+def _ops(model: onnxkit.Model) -> set[str]:
+    return {n.op_type for n in model.graph.all_nodes()}
+
+
+def _qkv(b: int, h: int, lq: int, lk: int, e: int = 8, ev: int | None = None):
+    g = torch.Generator().manual_seed(b * 100 + lq * 10 + lk)
+    return (torch.randn(b, h, lq, e, generator=g), torch.randn(b, h, lk, e, generator=g),
+            torch.randn(b, h, lk, ev or e, generator=g))
+
+
+def _bool_mask(b: int, lq: int, lk: int) -> torch.Tensor:
+    m = torch.ones(b, 1, lq, lk, dtype=torch.bool)
+    m[0, :, :, lk - 2:] = False
+    m[-1, :, 1, :] = False  # a row with every key masked: zeros, as PyTorch's safe softmax
+    return m
+
+
+CASES = {
+    "plain": lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v),
+    "bool_mask": lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, attn_mask=m),
+    "float_mask": lambda q, k, v, m: F.scaled_dot_product_attention(
+        q, k, v, attn_mask=torch.where(m, 0.0, -1e4)),
+    "causal": lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, is_causal=True),
+    "scale": lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, scale=0.3),
+    "transposed_out": lambda q, k, v, m: F.scaled_dot_product_attention(
+        q.transpose(1, 2).contiguous().transpose(1, 2), k, v).transpose(1, 2).reshape(
+            q.shape[0], q.shape[2], -1),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_sdpa_kept_whole(case: str) -> None:
+    """Query and key lengths differ (a causal mask is aligned top-left), some rows
+    are fully masked."""
+    fn = CASES[case]
+
+    def f(q, k, v, m):
+        return fn(q, k, v, m) * 2
+
+    dyn = {"q": {0: "b", 2: "lq"}, "k": {0: "b", 2: "lk"}, "v": {0: "b", 2: "lk"},
+           "m": {0: "b", 2: "lq", 3: "lk"}}
+    model = onnxkit.export(f, (*_qkv(2, 3, 5, 7), _bool_mask(2, 5, 7)), dynamic_shapes=dyn)
+    assert "Softmax" in _ops(model) and "Expand" not in _ops(model)  # not decomposed
+    sess = session(model)
+    run_and_compare(sess, f, (*_qkv(2, 3, 5, 7), _bool_mask(2, 5, 7)))
+    run_and_compare(sess, f, (*_qkv(3, 3, 9, 4), _bool_mask(3, 9, 4)))
+
+
+def test_sdpa_value_head_size_and_3d() -> None:
+    def f(q, k, v):
+        return F.scaled_dot_product_attention(q, k, v), F.scaled_dot_product_attention(q[0], k[0], v[0])
+
+    dyn = {"q": {2: "lq"}, "k": {2: "lk"}, "v": {2: "lk"}}
+    model = onnxkit.export(f, _qkv(2, 3, 5, 7, e=8, ev=6), dynamic_shapes=dyn)
+    run_and_compare(session(model), f, _qkv(2, 3, 4, 9, e=8, ev=6))
+
+
+def test_sdpa_grouped_query_falls_back() -> None:
+    def gqa(q, k, v):
+        return F.scaled_dot_product_attention(q, k, v, enable_gqa=True)
+
+    q = torch.randn(2, 4, 5, 8)
+    k, v = torch.randn(2, 2, 5, 8), torch.randn(2, 2, 5, 8)
+    model = onnxkit.export(gqa, (q, k, v), dynamic_shapes={"q": {2: "l"}, "k": {2: "l"}, "v": {2: "l"}})
+    run_and_compare(session(model), gqa, (torch.randn(2, 4, 7, 8), torch.randn(2, 2, 7, 8),
+                                          torch.randn(2, 2, 7, 8)))
+
+
+@pytest.mark.parametrize("rank", [1, 2, 3])
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_kept_whole(rank: int, bias: bool) -> None:
+    torch.manual_seed(rank)
+    lin = torch.nn.Linear(6, 4, bias=bias).eval()
+    shape = [3, 5, 6][-rank:]
+    dyn = {"input": {0: "n"}} if rank > 1 else None
+    model = onnxkit.export(lin, (torch.randn(*shape),), dynamic_shapes=dyn)
+    assert "MatMul" in _ops(model) or "Gemm" in _ops(model)
+    sess = session(model)
+    run_and_compare(sess, lin, (torch.randn(*shape),))
+    if rank > 1:
+        run_and_compare(sess, lin, (torch.randn(7, *shape[1:]),))
