@@ -66,13 +66,14 @@ def _gru_fake(input, hx, params, has_biases, num_layers, bidirectional, batch_fi
 
 @torch.library.custom_op("onnxkit::sdpa", mutates_args=())
 def _sdpa(q: Tensor, k: Tensor, v: Tensor, attn_mask: Optional[Tensor], is_causal: bool,
-          scale: Optional[float]) -> Tensor:
+          scale: Optional[float], enable_gqa: bool) -> Tensor:
     return torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask,
-                                                            is_causal=is_causal, scale=scale)
+                                                            is_causal=is_causal, scale=scale,
+                                                            enable_gqa=enable_gqa)
 
 
 @_sdpa.register_fake
-def _sdpa_fake(q, k, v, attn_mask, is_causal, scale):
+def _sdpa_fake(q, k, v, attn_mask, is_causal, scale, enable_gqa):
     if v.shape[-1] is q.shape[-1] or v.shape[-1] == q.shape[-1]:
         return torch.empty_like(q)  # the layout of the query, as PyTorch's CPU kernel
     return q.new_empty((*q.shape[:-1], v.shape[-1]))
@@ -91,18 +92,30 @@ def _linear_fake(x, w, b):
 def sdpa_args(q: Tensor, k: Tensor, v: Tensor, attn_mask: Tensor | None = None, dropout_p: float = 0.0,
               is_causal: bool = False, scale: float | None = None, enable_gqa: bool = False):
     """The arguments of ``onnxkit::sdpa`` for a call of ``F.scaled_dot_product_attention``
-    that its rule covers (no dropout, equal head counts, consistent dtypes); else None."""
+    that its rule covers (no dropout, consistent dtypes, static head counts where
+    they differ); else None."""
     if dropout_p or (is_causal and attn_mask is not None) or q.dim() < 2 or k.dim() != q.dim() \
             or v.dim() != q.dim() or not q.dtype.is_floating_point or k.dtype != q.dtype \
             or v.dtype != q.dtype or not isinstance(q.shape[-1], int):
         return None
-    # same batch and head dims (grouped-query attention and broadcasting are left to
-    # PyTorch's decomposition), keys and values of one length
-    if not all(map(_same, q.shape[:-2], k.shape[:-2])) or not all(map(_same, k.shape[:-1], v.shape[:-1])):
-        return None
     if attn_mask is not None and attn_mask.dtype != torch.bool and attn_mask.dtype != q.dtype:
         return None
-    return q, k, v, attn_mask, bool(is_causal), None if scale is None else float(scale)
+    # keys and values of one length and head count; query and keys of the same batch
+    # dims (broadcasting is left to PyTorch's decomposition) and head count, or with
+    # enable_gqa a static multiple of it
+    if not all(map(_same, k.shape[:-1], v.shape[:-1])):
+        return None
+    gqa = False
+    if q.dim() >= 3 and not _same(q.shape[-3], k.shape[-3]):
+        hq, hk = q.shape[-3], k.shape[-3]
+        if not (enable_gqa and isinstance(hq, int) and isinstance(hk, int) and hq % hk == 0
+                and isinstance(v.shape[-1], int)):
+            return None
+        gqa = True
+    nb = max(q.dim() - 3, 0)
+    if not all(map(_same, q.shape[:nb], k.shape[:nb])):
+        return None
+    return q, k, v, attn_mask, bool(is_causal), None if scale is None else float(scale), gqa
 
 
 def _same(a, b) -> bool:

@@ -44,12 +44,17 @@ def linear(ctx, x, w, b=None):
 
 
 @conversion_rule(_custom_ops.sdpa)
-def sdpa(ctx, q, k, v, attn_mask, is_causal, scale):
+def sdpa(ctx, q, k, v, attn_mask, is_causal, scale, enable_gqa=False):
     """Scaled dot-product attention as PyTorch's math kernel computes it: q and k^T each
     scaled by sqrt(scale), the mask added (a boolean one as 0 / -inf), softmax, and rows
-    whose every score is -inf give zeros (``_safe_softmax``)."""
+    whose every score is -inf give zeros (``_safe_softmax``).  With ``enable_gqa`` each
+    key/value head serves a group of query heads."""
     dt = ctx.dtype(q)
     r = ctx.rank(q)
+    if enable_gqa:
+        hq, hk = ctx.arg_meta(0).shape[-3], ctx.arg_meta(1).shape[-3]
+        k, v = (_repeat_heads(ctx, x, hq // hk, hq, int(ctx.arg_meta(i).shape[-1]))
+                for i, x in ((1, k), (2, v)))
     if scale is None:
         scale = 1.0 / math.sqrt(ctx.arg_meta(0).shape[-1])
     root = ctx.const(math.sqrt(scale), dt)
@@ -72,6 +77,14 @@ def sdpa(ctx, q, k, v, attn_mask, is_causal, scale):
         dead = ctx.op("Equal", ctx.op("ReduceMax", scores, ctx.axes([-1]), keepdims=1), ninf)
         p = ctx.op("Where", dead, zero, p)
     return ctx.op("MatMul", p, v)
+
+
+def _repeat_heads(ctx, x, n, heads, e):
+    """(..., H, S, E) -> (..., H * n, S, E), each head repeated n times in place."""
+    r = ctx.rank(x)
+    x = ctx.op("Unsqueeze", x, ctx.axes([r - 2]))
+    x = ctx.op("Expand", x, ctx.ints([1] * (r - 2) + [n, 1, 1]))
+    return ctx.op("Reshape", x, ctx.ints([0] * (r - 3) + [heads, -1, e]))
 
 
 @conversion_rule(aten.convolution.default, aten._convolution.default)
