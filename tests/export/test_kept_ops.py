@@ -43,7 +43,8 @@ CASES = {
     "float_mask": lambda q, k, v, m: F.scaled_dot_product_attention(
         q, k, v, attn_mask=torch.where(m, 0.0, -1e4)),
     "causal": lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, is_causal=True),
-    "scale": lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, scale=0.3),
+    "scale_keywords": lambda q, k, v, m: F.scaled_dot_product_attention(
+        query=q, key=k, value=v, attn_mask=None, scale=0.3),
     "transposed_out": lambda q, k, v, m: F.scaled_dot_product_attention(
         q.transpose(1, 2).contiguous().transpose(1, 2), k, v).transpose(1, 2).reshape(
             q.shape[0], q.shape[2], -1),
@@ -126,3 +127,13 @@ def test_linear_kept_whole(rank: int, bias: bool) -> None:
     run_and_compare(sess, lin, (torch.randn(*shape),))
     if rank > 1:
         run_and_compare(sess, lin, (torch.randn(7, *shape[1:]),))
+
+
+def test_linear_by_keywords() -> None:
+    def f(x, w, b):
+        return F.linear(input=x, weight=w, bias=b)
+
+    args = (torch.randn(3, 6), torch.randn(4, 6), torch.randn(4))
+    assert _custom_ops.linear in _traced_targets(f, args)
+    model = onnxkit.export(f, args, dynamic_shapes={"x": {0: "n"}})
+    run_and_compare(session(model), f, (torch.randn(5, 6), args[1], args[2]))

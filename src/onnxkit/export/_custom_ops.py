@@ -89,11 +89,13 @@ def _linear_fake(x, w, b):
     return x.new_empty((*x.shape[:-1], w.shape[0]))
 
 
-def sdpa_args(q: Tensor, k: Tensor, v: Tensor, attn_mask: Tensor | None = None, dropout_p: float = 0.0,
-              is_causal: bool = False, scale: float | None = None, enable_gqa: bool = False):
+def sdpa_args(query: Tensor, key: Tensor, value: Tensor, attn_mask: Tensor | None = None,
+              dropout_p: float = 0.0, is_causal: bool = False, scale: float | None = None,
+              enable_gqa: bool = False):
     """The arguments of ``onnxkit::sdpa`` for a call of ``F.scaled_dot_product_attention``
-    that its rule covers (no dropout, consistent dtypes, static head counts where
-    they differ); else None."""
+    (same parameters) that its rule covers (no dropout, consistent dtypes, static head
+    counts where they differ); else None."""
+    q, k, v = query, key, value
     if dropout_p or (is_causal and attn_mask is not None) or q.dim() < 2 or k.dim() != q.dim() \
             or v.dim() != q.dim() or not q.dtype.is_floating_point or k.dtype != q.dtype \
             or v.dtype != q.dtype or not isinstance(q.shape[-1], int):
@@ -127,9 +129,10 @@ def _same(a, b) -> bool:
     return guard_or_false(a == b)
 
 
-def linear_args(x: Tensor, w: Tensor, b: Tensor | None = None):
-    """The arguments of ``onnxkit::linear`` for a call of ``F.linear`` with a 2-D weight
-    of the input's dtype; else None."""
+def linear_args(input: Tensor, weight: Tensor, bias: Tensor | None = None):
+    """The arguments of ``onnxkit::linear`` for a call of ``F.linear`` (same parameters)
+    with a 2-D weight of the input's dtype; else None."""
+    x, w, b = input, weight, bias
     if w.dim() != 2 or x.dim() < 1 or w.dtype != x.dtype or (b is not None and (b.dtype != x.dtype
                                                                                  or b.dim() > 1)):
         return None
