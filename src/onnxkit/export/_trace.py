@@ -187,9 +187,13 @@ _DECOMP: dict | None = None
 def decomposition_table() -> dict:
     global _DECOMP
     if _DECOMP is None:
-        from torch._decomp import core_aten_decompositions
+        import torch._decomp as decomp
 
-        table = dict(core_aten_decompositions())
+        # The core table without its composite-implicit entries: those only call the
+        # op's own CompositeImplicitAutograd kernel, which the dispatcher runs anyway
+        # when an op is not in the table, and collecting them costs ~70 ms a process.
+        post_autograd = getattr(decomp, "_core_aten_decompositions_post_autograd", None)
+        table = dict(post_autograd() if post_autograd is not None else decomp.core_aten_decompositions())
         aten = torch.ops.aten
         # kept whole: their ONNX forms are better than the decompositions
         for op in (aten.native_layer_norm.default, aten.gelu.default, aten.hardswish.default,
