@@ -137,3 +137,33 @@ def test_linear_by_keywords() -> None:
     assert _custom_ops.linear in _traced_targets(f, args)
     model = onnxkit.export(f, args, dynamic_shapes={"x": {0: "n"}})
     run_and_compare(session(model), f, (torch.randn(5, 6), args[1], args[2]))
+
+
+def test_torch_attention_modules() -> None:
+    """PyTorch's own attention modules: nn.MultiheadAttention (padding and causal masks;
+    F.multi_head_attention_forward runs under the function mode's handler, so its
+    inner calls decompose) next to nn.TransformerEncoderLayer (kept F.linear)."""
+    torch.manual_seed(0)
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.mha = torch.nn.MultiheadAttention(16, 4, batch_first=True)
+            self.enc = torch.nn.TransformerEncoderLayer(16, 2, dim_feedforward=32, batch_first=True)
+
+        def forward(self, x, pad):
+            n = x.shape[1]
+            causal = torch.triu(torch.full((n, n), float("-inf")), diagonal=1)
+            y, _ = self.mha(x, x, x, key_padding_mask=pad, attn_mask=causal, need_weights=False)
+            return self.enc(y, src_key_padding_mask=pad)
+
+    def inputs(b, n):
+        pad = torch.zeros(b, n, dtype=torch.bool)
+        pad[0, n - 2:] = True
+        return torch.randn(b, n, 16), pad
+
+    m = Net().eval()
+    model = onnxkit.export(m, inputs(2, 6), dynamic_shapes={"x": {0: "b", 1: "n"}, "pad": {0: "b", 1: "n"}})
+    sess = session(model)
+    run_and_compare(sess, m, inputs(2, 6))
+    run_and_compare(sess, m, inputs(3, 9))
