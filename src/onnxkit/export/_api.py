@@ -171,6 +171,7 @@ def export(fn: Callable, args: Any = (), kwargs: dict | None = None, *,
     inputs = _Inputs(fn, args, kwargs, input_names, dynamic_shapes)
 
     params: list[tuple[str, torch.Tensor]] = []
+    buffers: set[int] = set()
     if isinstance(fn, torch.nn.Module):
         seen: set[int] = set()
         for name, p in list(fn.named_parameters()) + list(fn.named_buffers()):
@@ -178,6 +179,9 @@ def export(fn: Callable, args: Any = (), kwargs: dict | None = None, *,
                 continue
             seen.add(id(p))
             params.append((name, p))
+        buffers = {id(b) for b in fn.buffers()}
+    labels = [f"{'buffer' if id(p) in buffers else 'parameter'} {n!r}" for n, p in params]
+    labels += [f"input {n!r}" for n in inputs.names]
     n_params = len(params)
     pnames = [n for n, _ in params]
     out_names: list[str] = []
@@ -197,7 +201,7 @@ def export(fn: Callable, args: Any = (), kwargs: dict | None = None, *,
     with _gc_paused():
         traces, failures = trace_program(flat_fn, [p for _, p in params] + inputs.tensors,
                                          [None] * n_params + inputs.dynamic,
-                                         max_decisions=max_branches or MAX_DECISIONS)
+                                         max_decisions=max_branches or MAX_DECISIONS, labels=labels)
     for f in failures:
         where = f.decision_src[-1] if f.decision_src else "?"
         warnings.warn(f"onnxkit.export: after the data-dependent decision at {where} went "

@@ -322,9 +322,7 @@ class Converter:
             n = nodes[i]
             if n.op == "output":
                 return [self._value(t, a, vals) if isinstance(a, fx.Node) else a for a in n.args[0]]
-            vals[i] = self.convert_node(t, n, vals)
-            if n.op == "call_function" and _mutates_first(n.target) and isinstance(n.args[0], fx.Node):
-                vals[t.pos[n.args[0]]] = vals[i]  # in-place op: later readers see the new value
+            vals[i] = self.convert_node(t, n, vals)  # in-place ops: readers were redirected (_mutation)
         return None
 
     def convert_node(self, t: Trace, n: fx.Node, vals: list[Any]) -> Any:
@@ -366,14 +364,6 @@ class Converter:
                     if ty is not None:
                         o.type = ty
         return out
-
-
-def _mutates_first(target: Any) -> bool:
-    schema = getattr(target, "_schema", None)
-    if schema is None or not schema.arguments:
-        return False
-    a = schema.arguments[0].alias_info
-    return a is not None and a.is_write
 
 
 def _tail_agreement(a: list[bool], b: list[bool]) -> int:

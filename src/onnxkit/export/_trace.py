@@ -1,7 +1,8 @@
 """Record what a PyTorch program executes, as aten-level graphs, exploring data-dependent branches.
 
 One trace is ``make_fx`` (symbolic sizes for the dims named dynamic, static
-for the rest) of the functionalized program under :class:`_TraceMode`, a
+for the rest) of the program under :class:`_TraceMode` (in-place writes made
+out-of-place afterwards by :mod:`._mutation`), a
 ``TorchFunctionMode`` that
 
 * answers ``Tensor.__bool__`` (``if t.sum() > 0:``) from a list of decisions
@@ -30,6 +31,7 @@ from torch.overrides import TorchFunctionMode
 
 from . import _custom_ops
 from ._errors import ExportError
+from ._mutation import functionalize
 
 #: decisions along one run of the program, and runs in all, before giving up
 MAX_DECISIONS = 6
@@ -230,7 +232,7 @@ def _fake_inputs(fm, tensors: Sequence[torch.Tensor], dynamic: Sequence[dict[int
 
 
 def trace_once(fn: Callable, tensors: Sequence[torch.Tensor], dynamic: Sequence[dict[int, str] | None],
-               answers: Sequence[bool], max_decisions: int) -> Trace:
+               answers: Sequence[bool], max_decisions: int, labels: Sequence[str] = ()) -> Trace:
     from torch._subclasses.fake_tensor import FakeTensorMode
     from torch.fx.experimental.proxy_tensor import make_fx
     from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode, ShapeEnv
@@ -263,6 +265,7 @@ def trace_once(fn: Callable, tensors: Sequence[torch.Tensor], dynamic: Sequence[
         if not mode.path:
             raise
         raise _PathFailed(list(mode.path), list(mode.srcs), e) from e
+    functionalize(gm.graph, lambda i: labels[i] if 0 <= i < len(labels) else f"graph input {i}")
     nodes = list(gm.graph.nodes)
     pos = {n: i for i, n in enumerate(nodes)}
     markers = [i for i, n in enumerate(nodes) if n.op == "call_function" and n.target is _custom_ops.branch]
@@ -272,10 +275,11 @@ def trace_once(fn: Callable, tensors: Sequence[torch.Tensor], dynamic: Sequence[
 
 
 def trace_program(fn: Callable, tensors: Sequence[torch.Tensor], dynamic: Sequence[dict[int, str] | None],
-                  *, max_decisions: int = MAX_DECISIONS, max_traces: int = MAX_TRACES
-                  ) -> tuple[list[Trace], list[Failure]]:
+                  *, max_decisions: int = MAX_DECISIONS, max_traces: int = MAX_TRACES,
+                  labels: Sequence[str] = ()) -> tuple[list[Trace], list[Failure]]:
     """Every run of ``fn`` over the decision tree: successful traces (in
-    depth-first order, True before False) and runs that raised."""
+    depth-first order, True before False) and runs that raised.  ``labels`` name
+    the tensors (``"input 'x'"``) for errors about writing into them."""
     traces: list[Trace] = []
     failures: list[Failure] = []
     stack: list[list[bool]] = [[]]
@@ -285,7 +289,7 @@ def trace_program(fn: Callable, tensors: Sequence[torch.Tensor], dynamic: Sequen
             srcs = [s for t in traces for s in t.decision_src]
             raise _too_many(srcs or [None], max_decisions) if srcs else ExportError("too many traces")
         try:
-            t = trace_once(fn, tensors, dynamic, prefix, max_decisions)
+            t = trace_once(fn, tensors, dynamic, prefix, max_decisions, labels)
         except _PathFailed as e:  # the program raised on this path
             failures.append(Failure(e.path, e.srcs, e.error))
             mode_path = e.path

@@ -74,11 +74,17 @@ def _pad_shape(ctx, s, other):
 @conversion_rule(aten.index_put.default, aten.index_put_.default, aten._unsafe_index_put.default)
 def index_put(ctx, x, indices, values, accumulate=False):
     r = ctx.rank(x)
+    masked = _mask_put(ctx, x, indices, values, accumulate)
+    if masked is not None:
+        return masked
     used = _index_parts(ctx, indices)
     if used != list(range(len(used))):
         raise ctx.error("index_put with indices not on the leading dims is not supported yet")
     dt = ctx.out_dtype()
     idx = [ctx.cast(indices[i], DataType.INT64) for i in used]
+    # negative indices count from the end (ScatterND wants them in range)
+    idx = [ctx.op("Where", ctx.op("Less", ix, ctx.int_scalar(0)),
+                  ctx.op("Add", ix, ctx.int_scalar(ctx.dim(x, i))), ix) for i, ix in zip(used, idx)]
     shape = None
     for ix in idx:
         s = ctx.shape(ix)
@@ -90,6 +96,32 @@ def index_put(ctx, x, indices, values, accumulate=False):
     upd_shape = ctx.op("Concat", shape, rest, axis=0)
     upd = ctx.op("Expand", ctx.cast(values, dt), upd_shape)
     return ctx.op("ScatterND", x, stacked, upd, reduction="add" if accumulate else None)
+
+
+def _mask_put(ctx, x, indices, values, accumulate):
+    """``x[mask] = v`` with one boolean mask over the leading dims and values that do
+    not depend on how many elements the mask selects (a scalar, or a tensor over the
+    remaining dims): exactly ``where(mask, v, x)``.  None for other index_puts."""
+    import torch
+
+    metas = ctx.arg_meta(1)
+    if len(indices) != 1 or indices[0] is None or metas[0].dtype != torch.bool:
+        return None
+    k, r = metas[0].dim(), ctx.rank(x)
+    vmeta = ctx.arg_meta(2)
+    if not isinstance(values, Value) or vmeta.dim() > r - k:
+        raise ctx.error("x[mask] = values with values of one element per selected position "
+                        "depends on how many elements the mask selects, which ONNX shapes cannot "
+                        "follow; assign a scalar or values over the trailing dims, or use "
+                        "torch.where(mask, new, x)")
+    mask = indices[0]
+    if r > k:
+        mask = ctx.op("Unsqueeze", mask, ctx.axes(range(k, r)))
+    dt = ctx.out_dtype()
+    v = ctx.cast(values, dt)
+    if accumulate:
+        v = ctx.op("Add", x, v)
+    return ctx.op("Where", mask, v, x)
 
 
 @conversion_rule(aten.scatter.src, aten.scatter.value)
@@ -125,7 +157,7 @@ def slice_scatter(ctx, x, src, dim=0, start=None, end=None, step=1):
     n = ctx.dim(src, d)
     start = 0 if start is None else start
     if isinstance(start, int) and start < 0:
-        start = ctx.op("Add", ctx.int_scalar(start), ctx.int_scalar(ctx.dim(x, d)))
+        start = ctx.typed(ctx.op("Add", ctx.int_scalar(start), ctx.int_scalar(ctx.dim(x, d))), DataType.INT64, [])
     rng = ctx.op("Range", ctx.int_scalar(0), ctx.int_scalar(n), ctx.int_scalar(1))
     pos = ctx.op("Add", ctx.op("Mul", rng, ctx.int_scalar(step)), ctx.int_scalar(start))
     shape = [1] * r
@@ -141,6 +173,6 @@ def select_scatter(ctx, x, src, dim, index):
     d = norm_dim(dim, r)
     src = ctx.op("Unsqueeze", src, ctx.axes([d]))
     if isinstance(index, int) and index < 0:
-        index = ctx.op("Add", ctx.int_scalar(index), ctx.int_scalar(ctx.dim(x, d)))
+        index = ctx.typed(ctx.op("Add", ctx.int_scalar(index), ctx.int_scalar(ctx.dim(x, d))), DataType.INT64, [])
     idx = ctx.op("Expand", ctx.op("Reshape", ctx.int_scalar(index), ctx.ints([1] * r)), ctx.shape(src))
     return ctx.op("ScatterElements", x, idx, ctx.cast(src, ctx.out_dtype()), axis=d)
