@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import numpy as np
+import torch
 
 from ..ir import DataType, TensorType, Value
 from ._errors import ExportError
@@ -78,6 +79,13 @@ def find_rule(target: Any) -> Rule | None:
         packet = getattr(target, "overloadpacket", None)
         if packet is not None:
             rule = RULES.get(packet)
+    if rule is None and isinstance(target, torch._ops.OpOverload) and target._opname.endswith("_"):
+        # an in-place op (``neg_``) computes what its out-of-place op does; its traced
+        # value (hence the rule's output dtype) is the written tensor's
+        outer = getattr(getattr(torch.ops, target.namespace), target._opname[:-1], None)
+        overload = getattr(outer, target._overloadname, None) if outer is not None else None
+        if overload is not None:
+            rule = find_rule(overload)
     return rule
 
 
