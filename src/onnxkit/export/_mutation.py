@@ -109,6 +109,7 @@ class _Functionalizer:
         self.opaque: dict[fx.Node, fx.Node] = {}   # node -> op of a view that cannot be written through
         self.regen: dict[tuple, fx.Node] = {}      # (node, version) -> re-derived view
         self.placeholders: dict[fx.Node, int] = {}
+        self._orig_args: tuple = ((), {})          # the node being walked, before redirection
 
     # ---------------------------------------------------------------- reads
     def alias(self, n: fx.Node) -> _Alias:
@@ -154,6 +155,7 @@ class _Functionalizer:
             if n.op not in ("call_function", "output"):
                 continue
             first = n.args[0] if n.args else None  # before the reads are redirected
+            self._orig_args = (n.args, n.kwargs)
             # every read sees the current value
             n.args = fx.node.map_arg(n.args, lambda a: self.resolve(a, n))
             n.kwargs = fx.node.map_arg(n.kwargs, lambda a: self.resolve(a, n))
@@ -184,6 +186,14 @@ class _Functionalizer:
     def write(self, n: fx.Node, t: Any, writes: list[int]) -> None:
         src = n.meta.get("onnxkit_src")
         name = _short(n.target)
+        for w in self._written(n, writes):
+            b = self.alias(w).base
+            if b.op == "placeholder":
+                what = self.labels(self.placeholders.get(b, -1))
+                raise ExportError(
+                    f"{name} modifies {what} in place; an ONNX model cannot change its inputs, "
+                    "parameters or buffers between runs, so the export would silently drop the "
+                    "change" + _hint(what), source=src)
         if writes != [0] or not isinstance(t, fx.Node):
             raise ExportError(
                 f"{name} writes into an argument other than its first (an out= argument or "
@@ -191,12 +201,6 @@ class _Functionalizer:
                 "its result", source=src)
         a = self.alias(t)
         b = a.base
-        if b.op == "placeholder":
-            what = self.labels(self.placeholders.get(b, -1))
-            raise ExportError(
-                f"{name} modifies {what} in place; an ONNX model cannot change its inputs, "
-                "parameters or buffers between runs, so the export would silently drop the change"
-                + _hint(what), source=src)
         if t in self.opaque:
             op = _short(self.opaque[t].target)
             raise ExportError(
@@ -219,6 +223,17 @@ class _Functionalizer:
         self.ver[b] = v
         self.cur[b] = new
         self.info[n] = _Alias(b, a.chain, v)
+
+    def _written(self, n: fx.Node, writes: list[int]) -> list[fx.Node]:
+        """The (original, unresolved) nodes ``n`` writes into."""
+        args = self._orig_args
+        schema = _schema(n.target)
+        out: list[fx.Node] = []
+        for i in writes:
+            a = schema.arguments[i]
+            v = args[0][i] if i < len(args[0]) else args[1].get(a.name)
+            fx.node.map_arg(v, out.append)
+        return out
 
     # ---------------------------------------------------------------- scatter back
     def _scatter(self, view: fx.Node, parent: fx.Node, src: fx.Node) -> fx.Node:
