@@ -389,25 +389,9 @@ class _Reader:
             _note(node, np_, _NODE_DEFAULTS)
             nodes.append(node)
             g.append(node)
-        inner = [local, *scopes]
-
-        def resolve(name: str) -> Value:
-            for scope in inner:
-                v = scope.get(name)
-                if v is not None:
-                    return v
-            v = Value(name)  # defined nowhere: kept as a dangling reference
-            local[name] = v
-            return v
-
         # pass 2: inputs and attributes (subgraphs see every name of this graph)
-        for node, np_ in zip(nodes, gp.node):
-            for name in np_.input:
-                node.append_input(resolve(name) if name else None)
-            attrs = [self.attribute(a, inner) for a in np_.attribute]
-            node.attributes = {a.name: a for a in attrs}
-            if len(node.attributes) != len(attrs):
-                node._extras = {**(node._extras or {}), "attribute_list": attrs}
+        resolve = link_nodes([(node, np_.input, np_.attribute) for node, np_ in zip(nodes, gp.node)],
+                             local, scopes, self.attribute)
 
         output_info = {}
         for i, vi in enumerate(gp.output):
@@ -766,6 +750,35 @@ def serialize_model(m: Model, place: ExternalPlacer | None = None):
         functions=[w.function(f) for f in m.functions],
         configuration=list(m.configuration))
     return _finish(m, mp)
+
+
+def link_nodes(nodes: list, local: dict[str, Value], scopes: list[dict[str, Value]],
+               read_attribute: Callable[[Any, list[dict[str, Value]]], Attribute]) -> Callable[[str], Value]:
+    """Second pass of reading a graph (from protobuf or from text): give each
+    node its inputs, looked up by name in this graph (``local``) and then the
+    enclosing ``scopes``, and its attributes (``read_attribute(raw, scopes)``,
+    which reads subgraphs in these scopes).  ``nodes`` holds ``(node, input
+    names, raw attributes)``.  A name defined nowhere becomes a dangling Value,
+    kept by name.  Returns the name resolver, for the graph's outputs."""
+    inner = [local, *scopes]
+
+    def resolve(name: str) -> Value:
+        for scope in inner:
+            v = scope.get(name)
+            if v is not None:
+                return v
+        v = Value(name)
+        local[name] = v
+        return v
+
+    for node, input_names, raw_attrs in nodes:
+        for name in input_names:
+            node.append_input(resolve(name) if name else None)
+        attrs = [read_attribute(a, inner) for a in raw_attrs]
+        node.attributes = {a.name: a for a in attrs}
+        if len(node.attributes) != len(attrs):  # repeated names: written back as read
+            node._extras = {**(node._extras or {}), "attribute_list": attrs}
+    return resolve
 
 
 def deserialize_function(fp) -> Function:

@@ -30,6 +30,7 @@ from ..errors import ParseError
 from ..ir._core import Attribute, AttributeType, Function, Graph, Model, Node, Value
 from ..ir._dtypes import DataType
 from ..ir._tensor import ProtoTensor
+from ..ir.serde import link_nodes
 from ..ir._types import (MapType, OpaqueType, OptionalType, SequenceType, Shape, SparseTensorType,
                          TensorType, Type)
 from ._printer import ATTR_TYPE_NAMES
@@ -953,25 +954,8 @@ class _Builder:
                 _mark(node, "name")
             nodes.append(node)
             g.append(node)
-        inner = [local, *scopes]
-
-        def resolve(name: str) -> Value:
-            for scope in inner:
-                v = scope.get(name)
-                if v is not None:
-                    return v
-            v = Value(name)  # defined nowhere: a dangling reference, kept by name
-            local[name] = v
-            return v
-
-        for node, ns in zip(nodes, specs):
-            for name in ns.inputs:
-                node.append_input(resolve(name) if name else None)
-            attrs = [self.attribute(a, inner) for a in ns.attrs]
-            node.attributes = {a.name: a for a in attrs}
-            if len(node.attributes) != len(attrs):
-                node._extras = {**(node._extras or {}), "attribute_list": attrs}
-        return resolve
+        return link_nodes([(node, ns.inputs, ns.attrs) for node, ns in zip(nodes, specs)],
+                          local, scopes, self.attribute)
 
     def attribute(self, a: _AttrSpec, scopes: list[dict[str, Value]]) -> Attribute:
         value = a.value
