@@ -605,21 +605,27 @@ class _Parser:
             return A.TYPE_PROTO, t
         return A.GRAPH, self.graph(quoted_name=False)
 
-    def attribute(self) -> _AttrSpec:
+    def attr_name_and_type(self) -> tuple[str, int | None, str | None, int]:
+        """``name`` or ``name: type``: the name, the declared type (None when
+        absent or not a type), the type word as written (None when absent) and
+        where it starts."""
         name = self.ident("an attribute name")
-        declared = None
-        if self.match(":"):
-            self.skip()
-            tpos = self.pos
-            word = self.ident("an attribute type")
-            declared = _ATTR_TYPES.get(word)
-            if declared is None:
-                # onnx prints a reference without a type as ``name: undefined = @ref``;
-                # read that back (onnx's parser does not)
-                if word == "undefined" and self.match("=") and self.peek() == "@":
-                    self.pos += 1
-                    return _AttrSpec(name, None, None, self.ident("an attribute name"))
-                raise self.error(f"{_clip(word)!r} is not an attribute type", tpos)
+        if not self.match(":"):
+            return name, None, None, self.pos
+        self.skip()
+        tpos = self.pos
+        word = self.ident("an attribute type")
+        return name, _ATTR_TYPES.get(word), word, tpos
+
+    def attribute(self) -> _AttrSpec:
+        name, declared, word, tpos = self.attr_name_and_type()
+        if word is not None and declared is None:
+            # onnx prints a reference without a type as ``name: undefined = @ref``;
+            # read that back (onnx's parser does not)
+            if word == "undefined" and self.match("=") and self.peek() == "@":
+                self.pos += 1
+                return _AttrSpec(name, None, None, self.ident("an attribute name"))
+            raise self.error(f"{_clip(word)!r} is not an attribute type", tpos)
         self.expect("=")
         typ, value, ref = self.attr_value(declared)
         return _AttrSpec(name, typ, value, ref)
@@ -773,18 +779,11 @@ class _Parser:
         defaults: list[_AttrSpec] = []
         if self.match("<"):
             while True:
-                name = self.ident("an attribute name")
-                declared = None
-                unknown = False
-                if self.match(":"):
-                    self.skip()
-                    tpos = self.pos
-                    word = self.ident("an attribute type")
-                    declared = _ATTR_TYPES.get(word)
-                    if declared is None:
-                        if self.peek() == "=":
-                            raise self.error(f"{_clip(word)!r} is not an attribute type", tpos)
-                        unknown = True  # onnx keeps the name and drops the type
+                name, declared, word, tpos = self.attr_name_and_type()
+                unknown = word is not None and declared is None
+                if unknown and self.peek() == "=":
+                    raise self.error(f"{_clip(word)!r} is not an attribute type", tpos)
+                # (an unknown type with no default: onnx keeps the name and drops the type)
                 if unknown:
                     defaults.append(_AttrSpec(name, None, None, None))
                 elif self.match("="):
