@@ -12,41 +12,10 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ..defs import OpSchema
-from ..ir import DataType, Node, OptionalType, SequenceType, SparseTensorType, TensorType, Type, Value
+from ..defs import OpSchema, parse_type_string, type_string
+from ..ir import Node, Type, Value
 
-__all__ = ["type_string", "check_node_types"]
-
-
-def type_string(t: Type | None) -> str | None:
-    """The spec's string for ``t`` (``tensor(float)``, ``seq(tensor(int64))``),
-    or None when it is unknown or not comparable."""
-    if isinstance(t, TensorType):
-        et = t.elem_type
-        if not isinstance(et, DataType) or et == DataType.UNDEFINED:
-            return None
-        word = "sparse_tensor" if isinstance(t, SparseTensorType) else "tensor"
-        return f"{word}({et.short_name})"
-    if isinstance(t, (SequenceType, OptionalType)):
-        inner = type_string(t.elem_type)
-        if inner is None:
-            return None
-        return f"{'seq' if isinstance(t, SequenceType) else 'optional'}({inner})"
-    return None
-
-
-def _from_string(s: str) -> Type | None:
-    """The Type a spec type string stands for (tensor, seq and optional only)."""
-    if s.startswith("tensor(") and s.endswith(")"):
-        try:
-            return TensorType(DataType.from_short_name(s[7:-1]))
-        except Exception:  # a name this onnxkit does not know
-            return None
-    for word, cls in (("seq(", SequenceType), ("optional(", OptionalType)):
-        if s.startswith(word) and s.endswith(")"):
-            inner = _from_string(s[len(word):-1])
-            return None if inner is None else cls(inner)
-    return None
+__all__ = ["check_node_types", "type_string"]
 
 
 def check_node_types(node: Node, schema: OpSchema, type_of: Callable[[Value], Type | None],
@@ -94,7 +63,7 @@ def check_node_types(node: Node, schema: OpSchema, type_of: Callable[[Value], Ty
             report("type-mismatch",
                    f"output {i} ({p.name}) is declared {declared}, but {_op(schema)} gives "
                    f"{given} here; fix the declared type (value_info or graph output)", v.name)
-        out_types.append(_from_string(given) if given is not None else None)
+        out_types.append(parse_type_string(given) if given is not None else None)
     return out_types
 
 

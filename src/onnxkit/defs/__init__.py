@@ -19,10 +19,11 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from ..ir import AttributeType
+
+from ._typestr import parse_type_string, type_string
 
 __all__ = ["AttributeDef", "FormalParameter", "OpSchema", "TypeConstraint", "all_schemas", "domains",
-           "get_schema", "has_schema", "max_opset", "schema_versions"]
+           "get_schema", "has_schema", "max_opset", "parse_type_string", "schema_versions", "type_string"]
 
 SINGLE, OPTIONAL, VARIADIC = 0, 1, 2
 _ALIASES = {"ai.onnx": ""}

@@ -26,7 +26,8 @@ from ..ir import AttributeType, DataType, Graph, Node, OptionalType, SequenceTyp
 from ..ir._tensor import TensorBase
 from ..ops._registry import KernelContext, find_kernel, find_shape
 from ..ops._shape import Dim, InferenceContext, Sym, dim_text, sym, tensor_type
-from ._types import Conflict, merge_types, parse_type_str
+from ..defs import parse_type_string
+from ._types import Conflict, merge_types
 
 __all__ = ["Driver", "MAX_FOLD_ELEMENTS"]
 
@@ -546,7 +547,7 @@ def _output_type(ctx: _Ctx, schema, i: int) -> Type | None:
     ts = out.type_str
     tc = schema.type_constraints.get(ts)
     if tc is None:
-        return parse_type_str(ts)
+        return parse_type_string(ts)
     if not (out.variadic and not out.homogeneous):     # (each position of its own type)
         for j, f in enumerate(schema.inputs):
             if f.type_str != ts or (f.variadic and not f.homogeneous):
@@ -556,5 +557,5 @@ def _output_type(ctx: _Ctx, schema, i: int) -> Type | None:
                 if t is not None:
                     return _strip_shapes(t)
     if len(tc.allowed) == 1:
-        return parse_type_str(tc.allowed[0])
+        return parse_type_string(tc.allowed[0])
     return None

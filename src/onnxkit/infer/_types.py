@@ -1,15 +1,12 @@
 """Type helpers of the inference driver: merging a declared and an inferred
-type, reading the spec's type strings, and telling how well a type is known."""
+type, and telling how well a type is known."""
 
 from __future__ import annotations
-
-import functools
-import re
 
 from ..ir import DataType, MapType, OptionalType, SequenceType, Shape, SparseTensorType, TensorType, Type
 from ..ir._types import UnknownType
 
-__all__ = ["Conflict", "fully_shaped", "merge_types", "parse_type_str"]
+__all__ = ["Conflict", "fully_shaped", "merge_types"]
 
 
 class Conflict(Exception):
@@ -101,50 +98,3 @@ def is_typed(t: Type | None) -> bool:
     if isinstance(t, (SequenceType, OptionalType)):
         return is_typed(t.elem_type)
     return t is not None and not isinstance(t, UnknownType)
-
-
-_TYPE_TOKEN = re.compile(r"\s*([A-Za-z_0-9]+|[(),])")
-
-
-@functools.cache
-def parse_type_str(text: str) -> Type | None:
-    """The IR type of a spec type string (``tensor(float)``, ``seq(tensor(int64))``,
-    ``map(int64, tensor(float))``, ``optional(...)``, ``sparse_tensor(...)``);
-    None when it cannot be read."""
-    toks = _TYPE_TOKEN.findall(text)
-    pos = 0
-
-    def take() -> str:
-        nonlocal pos
-        if pos >= len(toks):
-            raise ValueError(text)
-        pos += 1
-        return toks[pos - 1]
-
-    def one() -> Type:
-        word = take()
-        if take() != "(":
-            raise ValueError(text)
-        if word in ("tensor", "sparse_tensor"):
-            dt = DataType.from_short_name(take())
-            t: Type = TensorType(dt) if word == "tensor" else SparseTensorType(dt)
-        elif word == "seq":
-            t = SequenceType(one())
-        elif word == "optional":
-            t = OptionalType(one())
-        elif word == "map":
-            key = DataType.from_short_name(take())
-            if take() != ",":
-                raise ValueError(text)
-            t = MapType(key, one())
-        else:
-            raise ValueError(text)
-        if take() != ")":
-            raise ValueError(text)
-        return t
-
-    try:
-        t = one()
-    except Exception:
-        return None
-    return t if pos == len(toks) else None

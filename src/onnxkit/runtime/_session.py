@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from ..defs import type_string
 from ..errors import InvalidInputError, RunError
-from ..ir import DataType, Model, OptionalType, SequenceType, TensorType, Type, Value
+from ..ir import DataType, Model, TensorType, Type, Value
 from ._plan import Plan, describe_value
 
 __all__ = ["NodeArg", "NodeProfile", "Session", "run"]
@@ -35,16 +35,8 @@ class NodeProfile:
 
 
 def _type_str(t: Type | None) -> str:
-    if t is None:
-        return "unknown"
-    if isinstance(t, TensorType):
-        dt = t.elem_type
-        return f"tensor({dt.short_name if dt is not None else 'undefined'})"
-    if isinstance(t, SequenceType):
-        return f"seq({_type_str(t.elem_type)})"
-    if isinstance(t, OptionalType):
-        return f"optional({_type_str(t.elem_type)})"
-    return str(t)
+    """onnxruntime's spelling: ``tensor(float)``, ``seq(tensor(int64))`` ..."""
+    return type_string(t) or (str(t) if t is not None else "unknown")
 
 
 def _as_model(model_or_path: Any) -> Model:
