@@ -62,7 +62,7 @@ def run_node(node: Any, inputs: Sequence[Any], device: str = "CPU", outputs_info
              opset: int | None = None, **kwargs: Any) -> tuple:
     """Run one node (an onnxkit Node or an onnx NodeProto) on ``inputs``."""
     from .defs import max_opset
-    from .ir import Graph, Model, Node, TensorType, Value, DataType
+    from .ir import Graph, Model, Node, Value
     from .ir.serde import _Reader
     from . import proto as P
     if not isinstance(node, Node):

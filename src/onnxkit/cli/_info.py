@@ -9,7 +9,7 @@ from collections import Counter
 from typing import Iterator
 
 from ..errors import OnnxkitError
-from ..ir import (DataType, ExternalTensor, Graph, MapType, Model, OptionalType, SequenceType,
+from ..ir import (DataType, ExternalTensor, MapType, Model, OptionalType, SequenceType,
                   SparseTensorType, TensorBase, TensorType, Type)
 
 NAME = "info"

@@ -35,8 +35,6 @@ def is_float(dtype: torch.dtype) -> bool:
 
 def tensor_to_numpy(t: torch.Tensor):
     """A numpy array of a (real, CPU) tensor; zero-copy where the layout allows."""
-    import numpy as np
-
     t = t.detach()
     if t.device.type != "cpu":
         t = t.cpu()

@@ -86,7 +86,6 @@ class CompareReport:
 
 
 def _single_node_model(model: Model, node: Node, args: list, results: tuple) -> Model:
-    from ..builder import as_dtype  # noqa: F401  (keeps the import graph obvious)
     ins = []
     new_inputs: list[Value | None] = []
     for v, a in zip(node.inputs, args):

@@ -151,7 +151,6 @@ def scatter_reduce(ctx, x, dim, index, src, reduce, include_self=True):
 @conversion_rule(aten.slice_scatter.default)
 def slice_scatter(ctx, x, src, dim=0, start=None, end=None, step=1):
     # indices start, start+step, ... along dim: ScatterElements with an expanded index
-    from ._util import INT64_MAX
     r = ctx.rank(x)
     d = norm_dim(dim, r)
     n = ctx.dim(src, d)
@@ -160,7 +159,6 @@ def slice_scatter(ctx, x, src, dim=0, start=None, end=None, step=1):
         start = ctx.typed(ctx.op("Add", ctx.int_scalar(start), ctx.int_scalar(ctx.dim(x, d))), DataType.INT64, [])
     rng = ctx.op("Range", ctx.int_scalar(0), ctx.int_scalar(n), ctx.int_scalar(1))
     pos = ctx.op("Add", ctx.op("Mul", rng, ctx.int_scalar(step)), ctx.int_scalar(start))
-    shape = [1] * r
     shape_v = ctx.ints([-1 if i == d else 1 for i in range(r)])
     pos = ctx.op("Reshape", pos, shape_v)
     idx = ctx.op("Expand", pos, ctx.shape(src))

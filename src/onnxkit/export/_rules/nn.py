@@ -224,7 +224,6 @@ def adaptive_avg_pool(ctx, x, output_size):
 
 
 def _resize(ctx, x, output_size, scales, mode, align_corners=False):
-    r = ctx.rank(x)
     if output_size is not None:
         sizes = ctx.op("Concat", ctx.op("Slice", ctx.shape(x), ctx.ints([0]), ctx.ints([2]), ctx.axes([0])),
                        ctx.ints(output_size), axis=0)
