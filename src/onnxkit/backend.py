@@ -60,34 +60,18 @@ def run_model(model: Any, inputs: Any, device: str = "CPU", **kwargs: Any) -> tu
 
 def run_node(node: Any, inputs: Sequence[Any], device: str = "CPU", outputs_info: Any = None,
              opset: int | None = None, **kwargs: Any) -> tuple:
-    """Run one node (an onnxkit Node or an onnx NodeProto) on ``inputs``."""
-    from .defs import max_opset
-    from .ir import Graph, Model, Node, Value
-    from .ir.serde import _Reader
+    """Run one node (an onnxkit Node or an onnx NodeProto) on ``inputs``, given
+    in the order of the node's inputs; ``opset`` defaults to the newest known."""
     from . import proto as P
-    if not isinstance(node, Node):
-        np_ = P.NodeProto.from_bytes(node.SerializeToString())
-        names_in = list(np_.input)
-        names_out = list(np_.output)
-        g = _Reader(None, None).graph(P.GraphProto(node=[np_]), [])
-        node = next(iter(g))
-    else:
-        names_in = [v.name if v is not None else "" for v in node.inputs]
-        names_out = [v.name for v in node.outputs]
-    inputs = list(inputs)
-    ins, feeds = [], {}
-    for k, (name, x) in enumerate(zip(names_in, inputs)):
-        if not name:
-            continue
-        v = Value(name)
-        ins.append(v)
-        feeds[name] = x
-    vals = {v.name: v for v in ins}
-    new = Node(node.op_type, [vals.get(n) if n else None for n in names_in],
-               [Value(n) for n in names_out], domain=node.domain, name=node.name,
-               attributes=list(node.attributes.values()))
-    graph = Graph(ins, [v for v in new.outputs if v.name], [new], name="run_node")
-    domain = node.domain or ""
-    version = opset or max_opset(domain)
-    model = Model(graph, ir_version=10, opset_imports={domain: version, **({"": max_opset()} if domain else {})})
+    from .defs import max_opset
+    from .ir import Model, Node
+    from .ir.serde import _Reader, _Writer
+    np_ = _Writer(None).node(node) if isinstance(node, Node) else P.NodeProto.from_bytes(node.SerializeToString())
+    feeds = {name: x for name, x in zip(np_.input, inputs) if name}
+    gp = P.GraphProto(name="run_node", node=[np_], input=[P.ValueInfoProto(name=n) for n in feeds],
+                      output=[P.ValueInfoProto(name=n) for n in np_.output if n])
+    domain = np_.domain or ""
+    opsets = {domain: opset or max_opset(domain)}
+    opsets.setdefault("", max_opset())
+    model = Model(_Reader(None, None).graph(gp, []), ir_version=10, opset_imports=opsets)
     return tuple(Session(model).run(None, feeds))
