@@ -126,16 +126,14 @@ def registered_ops(what: str = "kernel") -> dict[tuple[str, str], list[int]]:
 class KernelContext:
     """What a ``context=True`` kernel may ask of the runtime."""
 
-    __slots__ = ("node", "opset", "opsets", "n_outputs", "rng", "run_function")
+    __slots__ = ("node", "opset", "opsets", "n_outputs", "rng")
 
-    def __init__(self, node: Any, opsets: dict[str, int], n_outputs: int, rng: Any = None,
-                 run_function: Callable | None = None) -> None:
+    def __init__(self, node: Any, opsets: dict[str, int], n_outputs: int, rng: Any = None) -> None:
         self.node = node                # the IR Node
         self.opsets = opsets            # {domain: version} in force
         self.opset = opsets.get(getattr(node, "domain", "") or "", opsets.get("", 0))
         self.n_outputs = n_outputs      # how many outputs the node declares (incl. omitted ones)
         self.rng = rng                  # numpy Generator for random ops without a seed
-        self.run_function = run_function  # run_function(domain, name, inputs, attrs) -> outputs
 
     def output_present(self, i: int) -> bool:
         """Whether output ``i`` is wanted (declared with a non-empty name)."""

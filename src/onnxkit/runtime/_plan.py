@@ -266,7 +266,7 @@ class Plan:
                     attrs[name] = BoundGraph(a.plan, env) if isinstance(a, _GraphAttr) \
                         else [BoundGraph(x.plan, env) for x in a]
             if step.context:
-                ctx = KernelContext(step.node, self.opsets, n_out, self.rng, self._run_function)
+                ctx = KernelContext(step.node, self.opsets, n_out, self.rng)
                 r = step.fn(ctx, *args, **attrs)
             else:
                 r = step.fn(*args, **attrs)
@@ -282,9 +282,6 @@ class Plan:
         if len(r) < n_out:
             r = r + (None,) * (n_out - len(r))
         return tuple(np.asarray(x) if isinstance(x, np.generic) else x for x in r)
-
-    def _run_function(self, domain: str, name: str, inputs: list, attrs: dict) -> list:
-        raise RunError("calling functions from kernels is not supported")
 
     def run_subgraph(self, outer_env: dict, inputs) -> list:
         """Run as a subgraph / function body: bind the formal inputs, read outer
