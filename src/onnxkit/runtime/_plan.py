@@ -272,11 +272,9 @@ class Plan:
                 r = step.fn(*args, **attrs)
         except RunError:
             raise               # from a nested plan: it already names the node, path included
-        except OnnxkitError as e:
-            raise RunError(f"{self._where(step)} failed: {e}\n  inputs: {_describe_args(args)}") from e
-        except Exception as e:  # a kernel's own failure: say which node and on what
-            raise RunError(f"{self._where(step)} failed: {type(e).__name__}: {e}\n"
-                           f"  inputs: {_describe_args(args)}") from e
+        except Exception as e:  # a kernel's failure: say which node and on what
+            what = str(e) if isinstance(e, OnnxkitError) else f"{type(e).__name__}: {e}"
+            raise RunError(f"{self._where(step)} failed: {what}\n  inputs: {_describe_args(args)}") from e
         if not isinstance(r, tuple):
             r = (r,)
         if len(r) < n_out:
