@@ -6,6 +6,7 @@ for the type system and :mod:`onnxkit.ir._tensor` for tensors.
 
 from __future__ import annotations
 
+from ._clone import clone_graph, clone_model
 from ._core import Attribute, AttributeType, Function, Graph, Model, Node, TrainingInfo, Value
 from ._dtypes import DataType
 from ._tensor import ExternalTensor, ProtoTensor, SparseTensor, Tensor, TensorBase
@@ -16,5 +17,5 @@ __all__ = [
     "Attribute", "AttributeType", "DataType", "Dim", "ExternalTensor", "Function", "Graph",
     "MapType", "Model", "Node", "OpaqueType", "OptionalType", "ProtoTensor", "SequenceType",
     "Shape", "SparseTensor", "SparseTensorType", "Tensor", "TensorBase", "TensorType",
-    "TrainingInfo", "Type", "UnknownType", "Value",
+    "TrainingInfo", "Type", "UnknownType", "Value", "clone_graph", "clone_model",
 ]

@@ -55,19 +55,35 @@ class Session:
     """Run a model: ``Session(model_or_path).run(None, {"x": array})``.
 
     ``seed`` seeds the generator of random ops that carry no seed of their own.
+    ``optimize``: the optimization level applied to (a copy of) the model
+    before planning (see :func:`onnxkit.optimize`); ``"runtime"`` by default,
+    ``"none"`` runs the graph as written.  ``self.optimize_report`` says what
+    was done.
     """
 
-    def __init__(self, model_or_path: Any, *, seed: int | None = None) -> None:
-        self.model = _as_model(model_or_path)
-        opsets = {("" if k == "ai.onnx" else k): v for k, v in self.model.opset_imports.items()}
-        functions = {(f.domain, f.name, f.overload or ""): f for f in self.model.functions}
-        self._plan = Plan(self.model.graph, opsets, functions, rng=np.random.default_rng(seed))
+    def __init__(self, model_or_path: Any, *, seed: int | None = None,
+                 optimize: str | int = "runtime") -> None:
+        from ..passes import optimize as _optimize
+        model = _as_model(model_or_path)
+        self._seed = seed
+        self._source = model                # the model as given, for run_intermediate
+        self._plain: Plan | None = None
+        self.optimize_report = None
+        if optimize not in ("none", 0):     # a copy sharing the weights; constants folded once, any size
+            model, self.optimize_report = _optimize(model, optimize, report=True, fold_limit=1 << 40)
+        self.model = model
+        self._plan = self._make_plan(model)
         g = self.model.graph
         init = set(g.initializers)
         self._inputs = [v for v in g.inputs if v.name not in init]
         self._all_inputs = {v.name: v for v in g.inputs}
         self._outputs = {v.name: v for v in g.outputs}
         self.last_profile: list[NodeProfile] | None = None
+
+    def _make_plan(self, model: Model) -> Plan:
+        opsets = {("" if k == "ai.onnx" else k): v for k, v in model.opset_imports.items()}
+        functions = {(f.domain, f.name, f.overload or ""): f for f in model.functions}
+        return Plan(model.graph, opsets, functions, rng=np.random.default_rng(self._seed))
 
     # description ---------------------------------------------------------
     def get_inputs(self) -> list[NodeArg]:
@@ -83,15 +99,23 @@ class Session:
         ``return_intermediate=True`` a dict of every value computed, by name,
         is returned instead.  With ``profile=True`` the per-node profile is
         left in ``self.last_profile``."""
+        plan = self._plan
+        if return_intermediate:         # every value of the model as written: run it unoptimized
+            if self._plain is None:
+                self._plain = self._make_plan(self._source) if self._source is not self.model else plan
+            plan = self._plain
         env = self._bind(feeds)
-        given = {id(a) for a in env.values()} | {id(a) for a in self._plan.constants.values()}
+        if plan is not self._plan:      # the same inputs, as values of the unoptimized graph
+            by_name = {v.name: v for v in plan.graph.inputs}
+            env = {by_name[v.name]: a for v, a in env.items()}
+        given = {id(a) for a in env.values()} | {id(a) for a in plan.constants.values()}
         names = list(output_names) if output_names is not None else list(self._outputs)
         for n in names:
             if n not in self._outputs and not return_intermediate:
                 raise InvalidInputError(f"unknown output {n!r}; the model's outputs are "
                                         f"{list(self._outputs)}")
         prof: list | None = [] if profile else None
-        self._plan.run(env, keep_all=return_intermediate, profile=prof)
+        plan.run(env, keep_all=return_intermediate, profile=prof)
         if prof is not None:
             self.last_profile = [_profile_entry(step, t, r) for step, t, r in prof]
         if return_intermediate:
