@@ -10,6 +10,8 @@ scope's values with no name lookups.
 
 from __future__ import annotations
 
+import functools
+import sys
 import time
 from typing import Any, Callable
 
@@ -18,6 +20,7 @@ import numpy as np
 from ..errors import OnnxkitError, RunError
 from ..ir import AttributeType, Graph, Node, Value
 from ..ops._registry import KernelContext, find_kernel
+from ._fast import fast_call
 
 __all__ = ["Plan", "describe_value"]
 
@@ -62,7 +65,7 @@ def _decode(s: Any) -> Any:
 
 class _Step:
     __slots__ = ("index", "node", "fn", "context", "attrs", "graph_attrs", "inputs", "outputs", "free",
-                 "function")
+                 "function", "call", "inplace", "swap")
 
     def __init__(self, index: int, node: Node) -> None:
         self.index = index
@@ -77,6 +80,11 @@ class _Step:
         self.outputs: list[Value] = list(node.outputs)
         self.free: list[Value] = []
         self.function: Plan | None = None
+        # the fast path (see Plan._prepare): call(*inputs) for plain kernels, and
+        # inplace(a, ...) writing into a dying first input (second when ``swap``)
+        self.call: Callable | None = None
+        self.inplace: Callable | None = None
+        self.swap = False
 
 
 class Plan:
@@ -116,6 +124,8 @@ class Plan:
                 self.outer.append(v)
         if not keep:
             self._plan_frees()
+        self._prepare()
+        self.constant_ids = {id(a) for a in self.constants.values()}
 
     # ------------------------------------------------------------ planning
     def _resolve(self, step: _Step, binding: dict[str, Any] | None) -> None:
@@ -216,6 +226,38 @@ class Plan:
             if key not in keep and key in local:
                 self.steps[i].free.append(v)
 
+    def _prepare(self) -> None:
+        """Everything the fast path needs that does not change between runs:
+        a plain callable per kernel step (attributes and context bound), the
+        direct ufunc form of hot element-wise ops, and whether an input dies
+        here and may be overwritten (a value this graph computes, read by no
+        later step)."""
+        local = {id(v) for s in self.steps for v in s.outputs}
+        outputs = {id(v) for v in self.graph.outputs}
+        for st in self.steps:
+            if st.function is not None or st.graph_attrs or st.fn is None:
+                continue
+            fn, attrs = st.fn, st.attrs
+            if st.context:
+                ctx = KernelContext(st.node, self.opsets, len(st.outputs), self.rng)
+                st.call = functools.partial(fn, ctx, **attrs)
+                continue
+            fast = None
+            if not attrs and (st.node.domain or "") in ("", "ai.onnx") and self.opsets.get("", 0) >= 7:
+                fast = fast_call(st.node.op_type, fn, len(st.inputs))
+            if fast is None:
+                st.call = functools.partial(fn, **attrs) if attrs else fn
+                continue
+            st.call, inplace, commutative = fast
+            if len(st.outputs) != 1 or any(v is None for v in st.inputs):
+                continue
+            dying = [id(v) in local and id(v) not in outputs and any(v is f for f in st.free)
+                     and st.inputs.count(v) == 1 for v in st.inputs]
+            if dying[0]:
+                st.inplace = inplace
+            elif commutative and len(dying) > 1 and dying[1]:
+                st.inplace, st.swap = inplace, True
+
     # ------------------------------------------------------------ running
     def _where(self, step: _Step) -> str:
         n = step.node
@@ -229,6 +271,8 @@ class Plan:
         for v, a in self.constants.items():
             if v not in env:
                 env[v] = a
+        if not keep_all and profile is None and on_node is None:
+            return self._run_fast(env)
         for step in self.steps:
             args = []
             for v in step.inputs:
@@ -253,6 +297,71 @@ class Plan:
                     env.pop(v, None)
         return env
 
+    def _run_fast(self, env: dict) -> dict:
+        """``run`` without profiling or hooks: one call per step, values freed
+        after their last read, dying float buffers overwritten in place."""
+        env[None] = None                    # absent optional inputs read as None
+        getrefcount = sys.getrefcount
+        st = None
+        try:
+            with np.errstate(all="ignore"):
+                for st in self.steps:
+                    call = st.call
+                    if call is None:        # a function, a subgraph-holding op: the general path
+                        results = self._call(st, [env[v] for v in st.inputs], env)
+                        for v, r in zip(st.outputs, results):
+                            env[v] = r
+                    else:
+                        r = None
+                        if st.inplace is not None:
+                            ins = st.inputs
+                            a = env[ins[1] if st.swap else ins[0]]
+                            # refs: env, ``a``, getrefcount's argument: nothing else holds it
+                            if type(a) is np.ndarray and a.base is None and getrefcount(a) == 3 \
+                                    and a.flags.writeable:
+                                if len(ins) == 1:
+                                    r = st.inplace(a)
+                                else:
+                                    r = st.inplace(a, env[ins[0] if st.swap else ins[1]])
+                            a = None
+                        if r is None:
+                            r = call(*[env[v] for v in st.inputs])
+                        outs = st.outputs
+                        if len(outs) == 1:
+                            if type(r) is tuple:
+                                r = r[0]
+                            if isinstance(r, np.generic):
+                                r = np.asarray(r)
+                            env[outs[0]] = r
+                        else:
+                            for v, x in zip(outs, self._normalize(r, len(outs))):
+                                env[v] = x
+                    for v in st.free:
+                        env.pop(v, None)
+        except RunError:
+            raise
+        except Exception as e:
+            if st is None:
+                raise
+            for v in st.inputs:
+                if v is not None and v not in env:
+                    raise RunError(f"{self._where(st)}: input {v.name!r} has no value "
+                                   "(not a graph input, initializer or earlier output)") from None
+            args = [env.get(v) for v in st.inputs]
+            what = str(e) if isinstance(e, OnnxkitError) else f"{type(e).__name__}: {e}"
+            raise RunError(f"{self._where(st)} failed: {what}\n  inputs: {_describe_args(args)}") from e
+        finally:
+            env.pop(None, None)
+        return env
+
+    @staticmethod
+    def _normalize(r: Any, n_out: int) -> tuple:
+        if not isinstance(r, tuple):
+            r = (r,)
+        if len(r) < n_out:
+            r = r + (None,) * (n_out - len(r))
+        return tuple(np.asarray(x) if isinstance(x, np.generic) else x for x in r)
+
     def _call(self, step: _Step, args: list, env: dict) -> tuple:
         n_out = len(step.outputs)
         try:
@@ -275,11 +384,7 @@ class Plan:
         except Exception as e:  # a kernel's failure: say which node and on what
             what = str(e) if isinstance(e, OnnxkitError) else f"{type(e).__name__}: {e}"
             raise RunError(f"{self._where(step)} failed: {what}\n  inputs: {_describe_args(args)}") from e
-        if not isinstance(r, tuple):
-            r = (r,)
-        if len(r) < n_out:
-            r = r + (None,) * (n_out - len(r))
-        return tuple(np.asarray(x) if isinstance(x, np.generic) else x for x in r)
+        return self._normalize(r, n_out)
 
     def run_subgraph(self, outer_env: dict, inputs) -> list:
         """Run as a subgraph / function body: bind the formal inputs, read outer

@@ -79,6 +79,17 @@ class Session:
         self._all_inputs = {v.name: v for v in g.inputs}
         self._outputs = {v.name: v for v in g.outputs}
         self.last_profile: list[NodeProfile] | None = None
+        # per tensor input: (numpy dtype, dims with None for symbolic) for the quick check in _bind
+        self._fast_check: dict[str, tuple] = {}
+        for v in g.inputs:
+            t = v.type
+            if isinstance(t, TensorType) and t.shape is not None and t.elem_type not in (None, DataType.UNDEFINED,
+                                                                                         DataType.STRING):
+                try:
+                    dt = t.elem_type.numpy_dtype
+                except Exception:
+                    continue
+                self._fast_check[v.name] = (dt, tuple(d if isinstance(d, int) else None for d in t.shape.dims))
 
     def _make_plan(self, model: Model) -> Plan:
         opsets = {("" if k == "ai.onnx" else k): v for k, v in model.opset_imports.items()}
@@ -108,7 +119,7 @@ class Session:
         if plan is not self._plan:      # the same inputs, as values of the unoptimized graph
             by_name = {v.name: v for v in plan.graph.inputs}
             env = {by_name[v.name]: a for v, a in env.items()}
-        given = {id(a) for a in env.values()} | {id(a) for a in plan.constants.values()}
+        fed = [a for a in env.values()]
         names = list(output_names) if output_names is not None else list(self._outputs)
         for n in names:
             if n not in self._outputs and not return_intermediate:
@@ -126,7 +137,8 @@ class Session:
             if v not in env:
                 raise RunError(f"output {n!r} was not computed (is it produced by any node?)")
             a = env[v]
-            if isinstance(a, np.ndarray) and (not a.flags.owndata or id(a) in given):
+            if isinstance(a, np.ndarray) and (not a.flags.owndata or id(a) in plan.constant_ids
+                                              or any(a is x for x in fed)):
                 # an input or weight itself, or a view (of an input, a weight in the
                 # mapped file, a broadcast): the caller gets an array of its own,
                 # writable, as onnxruntime gives
@@ -153,7 +165,13 @@ class Session:
             if v is None:
                 raise InvalidInputError(f"unknown input {name!r}; the model's inputs are "
                                         f"{[u.name for u in self._inputs]}")
-            env[v] = _check_input(v, x)
+            fast = self._fast_check.get(name)
+            if fast is not None and type(x) is np.ndarray and x.dtype == fast[0] \
+                    and len(x.shape) == len(fast[1]) \
+                    and all(d is None or d == n for d, n in zip(fast[1], x.shape)):
+                env[v] = x          # the common case, checked without building messages
+            else:
+                env[v] = _check_input(v, x)
         for v in self._inputs:
             if v not in env:
                 raise InvalidInputError(f"missing input {v.name!r} ({_type_str(v.type)}, shape "
