@@ -20,6 +20,7 @@ from .builder import FunctionBuilder, GraphBuilder
 from .runtime import Session, run
 from .check import check  # binds the function: ``onnxkit.check(model)``; the package is onnxkit.check's module
 from .infer import infer_shapes
+from .passes import optimize
 from .errors import OnnxkitError
 from .text import parse, to_text
 from .ir import (Attribute, AttributeType, DataType, Function, Graph, MapType, Model, Node,
@@ -32,7 +33,7 @@ __all__ = [
     "Attribute", "AttributeType", "DataType", "Function", "FunctionBuilder", "GraphBuilder", "Graph", "MapType", "Model", "Node",
     "OnnxkitError", "OptionalType", "SequenceType", "Session", "Shape", "SparseTensor", "SparseTensorType",
     "Tensor", "TensorType", "Value", "errors", "ir", "load", "load_proto", "parse", "proto", "run", "save", "check", "infer_shapes",
-    "to_bytes", "to_proto", "to_text",
+    "to_bytes", "to_proto", "to_text", "optimize",
 ]
 
 

@@ -1,0 +1,38 @@
+"""Optimize a model: dead code, identities, constant folding, shape folding,
+common subexpressions (level basic), fusions into the spec's ops such as
+Conv + BatchNormalization, Gemm, LayerNormalization, Gelu and Attention
+(extended, the default: the result is standard ONNX), or onnxkit's own fused
+kernels too (runtime: only onnxkit runs the result).  Prints what each pass
+did; weights past 2 GiB are written as external data."""
+
+from __future__ import annotations
+
+import argparse
+
+NAME = "optimize"
+HELP = "optimize a model's graph and save it"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL", help="the .onnx file to read")
+    p.add_argument("out", metavar="OUT", help="the .onnx file to write")
+    p.add_argument("--level", default="extended", choices=["none", "basic", "extended", "runtime"],
+                   help="how far to go (default: extended)")
+    p.add_argument("--fold-limit", type=int, default=1 << 20, metavar="BYTES",
+                   help="the largest constant folding may create (default: 1 MiB)")
+    p.add_argument("--external-data", action="store_true",
+                   help="write every tensor of 1 KiB or more to OUT.data beside OUT")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .. import load, save
+    from ..passes import optimize
+
+    model = load(args.model)
+    model, report = optimize(model, args.level, inplace=True, report=True, fold_limit=args.fold_limit)
+    print(report)
+    for name, n in report.changes.items():
+        print(f"  {name:<28} changed the graph in {n} round(s), {report.seconds[name] * 1e3:8.1f} ms")
+    save(model, args.out, external_data=True if args.external_data else None)
+    print(f"wrote {args.out}")
+    return 0
