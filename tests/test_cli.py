@@ -210,11 +210,15 @@ def test_demo_with_out(capsys, tmp_path):
     assert rc == 0 and err == ""
     path = tmp_path / "demo" / "demo_cnn.onnx"
     assert path.is_file()
-    assert "[1/8] build: 11 nodes, 8 initializers" in out
+    assert "[1/10] build: 13 nodes, 16 initializers" in out
     assert "image  float32[1,1,28,28]" in out and "probs  float32[1,10]" in out
-    assert "[5/8] round trip: ok" in out
-    assert "[6/8] check: ok" in out
-    assert "[7/8] infer shapes: 11 of 11 values fully shaped; Conv float[1,4,28,28]" in out
+    assert "[5/10] round trip: ok" in out
+    assert "[6/10] check: ok" in out
+    assert "[7/10] infer shapes: 13 of 13 values fully shaped; Conv float[1,4,28,28]" in out
+    # the optimized model: BatchNormalization folded into the convolutions, standard ONNX
+    assert "[8/10] optimize: 13 -> 11 nodes (" in out and "BatchNormalization" not in out.split("[8/10]")[1]
+    opt = tmp_path / "demo" / "demo_cnn.optimized.onnx"
+    onnx.checker.check_model(onnx.load(str(opt)), full_check=True)
     onnx.checker.check_model(onnx.load(str(path)), full_check=True)
     # the prediction printed is onnxruntime's too
     import onnxruntime
@@ -223,7 +227,11 @@ def test_demo_with_out(capsys, tmp_path):
     sess = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     (probs,) = sess.run(None, {"image": _digit_image()})
     k = int(np.argmax(probs))
-    assert f"[8/8] run: a 28x28 test image -> class {k} with probability {float(probs[0, k]):.3f}" in out
+    assert f"[9/10] run: a 28x28 test image -> class {k} with probability {float(probs[0, k]):.3f}" in out
+    (p2,) = onnxruntime.InferenceSession(str(opt), providers=["CPUExecutionProvider"]).run(None, {"image": _digit_image()})
+    np.testing.assert_allclose(p2, probs, rtol=1e-4, atol=1e-6)
+    speed = out.split("[10/10] speed: ")[1].splitlines()[0]
+    assert "x; the same probabilities (max difference" in speed
 
 
 def test_demo_model_runs_in_onnxruntime():
