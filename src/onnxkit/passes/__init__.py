@@ -43,6 +43,11 @@ LEVELS = ("none", "basic", "extended", "runtime")
 # and every higher one.
 _PIPELINE: list[tuple[str, str, str]] = [
     # -- basic: clean-ups
+    ("basic", "shape_folding", "ShapeFolding"),
+    ("basic", "constant_folding", "ConstantFolding"),
+    ("basic", "identity", "RemoveIdentities"),
+    ("basic", "cse", "CommonSubexpressions"),
+    ("basic", "dce", "DeadCodeElimination"),
     # -- extended: fusions into the spec's ops
     # -- runtime: onnxkit's own kernels
 ]

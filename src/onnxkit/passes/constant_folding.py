@@ -1,0 +1,216 @@
+"""Constant folding: compute once, at optimization time, what depends on
+constants only.
+
+A node whose inputs are all constants (initializers that are not graph
+inputs, Constant outputs, or results folded earlier in the same sweep) and
+whose op is deterministic is run with onnxkit's own kernel, through the
+runtime's :class:`~onnxkit.runtime._plan.Plan` machinery (attributes
+converted and the kernel called exactly as at run time, no Session per node),
+and replaced by its results.  Not folded: random ops, Dropout in training
+mode, nodes with subgraphs or with attributes referring to an enclosing
+function's, results that are not tensors, results over ``fold_limit`` bytes
+(checked against the inferred shape before running when it is known), and
+nodes whose kernel fails (the runtime reports those at run time, naming the
+node).  Constant nodes become initializers.
+
+Where a result goes: an initializer named like the value it replaces, except
+in function bodies and models of IR version < 4 (where an initializer would
+also have to be a graph input) and for graph outputs, which become Constant
+nodes producing the output under its own name, so the interface keeps its
+names and no Identity is needed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import DataType, Graph, Model, Node, Tensor, TensorType, Value
+from ..ir._tensor import TensorBase
+from ._base import Pass, const_array, is_output, make_constant, replace_value
+
+__all__ = ["ConstantFolding", "RANDOM_OPS", "is_deterministic", "replace_with_constants",
+           "subgraph_outputs"]
+
+#: ops whose results are random draws: never folded or merged
+RANDOM_OPS = frozenset({"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
+                        "Multinomial", "Bernoulli"})
+
+
+def is_deterministic(node: Node) -> bool:
+    """True unless the node draws random numbers, has subgraphs, or refers to
+    attributes of an enclosing function (its result depends on the call)."""
+    if node.op_type in RANDOM_OPS:
+        return False
+    if node.op_type == "Dropout" and len(node.inputs) > 2 and node.inputs[2] is not None:
+        t = const_array(node.inputs[2])
+        if t is None or t.size != 1 or bool(t.reshape(-1)[0]):
+            return False
+    for a in node.attributes.values():
+        if a.ref_attr_name is not None or a.subgraphs():
+            return False
+    return True
+
+
+class ConstantFolding(Pass):
+    """Replace nodes computable from constants by their results."""
+
+    name = "constant_folding"
+
+    def __init__(self, fold_limit: int = 1 << 20) -> None:
+        self.fold_limit = fold_limit
+
+    def __call__(self, model: Model) -> bool:
+        from ..runtime._plan import Plan
+
+        base = {("" if k == "ai.onnx" else k): v for k, v in model.opset_imports.items()}
+        functions = {(f.domain, f.name, f.overload or ""): f for f in model.functions}
+        initializers = (model.ir_version or 0) >= 4
+        changed = False
+        plan = Plan(Graph(), base, functions)
+        for g in model.graph.all_graphs():
+            changed |= self._fold(g, plan, initializers)
+        for f in model.functions:
+            opsets = {**base, **{("" if k == "ai.onnx" else k): v for k, v in f.opset_imports.items()}}
+            fplan = Plan(Graph(), opsets, functions)
+            for g in f.graph.all_graphs():
+                changed |= self._fold(g, fplan, False)
+        return changed
+
+    def _fold(self, graph: Graph, plan, initializers: bool) -> bool:
+        changed = False
+        pinned = subgraph_outputs(graph)
+        for node in graph:
+            if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
+                if not initializers or is_output(graph, node.outputs[0]) or not node.outputs[0].name:
+                    continue
+                if _constant_to_initializer(graph, node):
+                    changed = True
+                    continue
+            if not node.outputs or not all(v is None or _is_const(v) for v in node.inputs):
+                continue
+            if not is_deterministic(node) or self._too_big(node):
+                continue
+            results = _run(plan, node)
+            if results is None or any(
+                    r.nbytes > self.fold_limit for r in results if r is not None):
+                continue
+            changed |= replace_with_constants(graph, node, results, initializers, pinned)
+        return changed
+
+    def _too_big(self, node: Node) -> bool:
+        """The inferred output shape says a result is over the limit."""
+        for v in node.outputs:
+            s, dt = v.shape, v.dtype
+            if s is not None and s.is_static() and dt is not None:
+                try:
+                    itemsize = np.dtype(dt.numpy_dtype).itemsize
+                except Exception:
+                    continue
+                if int(np.prod(s.numpy(), dtype=np.int64)) * itemsize > self.fold_limit:
+                    return True
+        return False
+
+
+def _is_const(v: Value) -> bool:
+    p = v.producer()
+    if p is None:
+        return v.const_value is not None and const_array(v) is not None
+    return p.op_type == "Constant" and p.domain in ("", "ai.onnx") and const_array(v) is not None
+
+
+def _run(plan, node: Node) -> list | None:
+    """The node's results computed by its kernel, or None when it cannot be
+    folded (no kernel, a failure, or a result that is not a tensor)."""
+    from ..runtime._plan import _Step
+
+    step = _Step(0, node)
+    try:
+        plan._resolve(step, None)
+        args = [None if v is None else const_array(v) for v in step.inputs]
+        with np.errstate(all="ignore"):
+            results = plan._call(step, args, {})
+    except Exception:       # the runtime will report it, naming the node
+        return None
+    out = []
+    for v, r in zip(node.outputs, results):
+        if r is None:
+            if v.uses():
+                return None
+            out.append(None)
+            continue
+        if not isinstance(r, np.ndarray):
+            return None
+        try:
+            DataType.from_numpy(r.dtype)
+        except Exception:
+            return None
+        out.append(r)
+    return out
+
+
+def _constant_to_initializer(graph: Graph, node: Node) -> bool:
+    """A Constant node with a tensor ``value`` -> an initializer of the same
+    name (its tensor object reused: nothing is read or copied)."""
+    v = node.outputs[0]
+    a = node.attributes.get("value")
+    if a is None or a.ref_attr_name is not None or not isinstance(a.value, TensorBase):
+        return False
+    if v.name in graph.initializers:
+        return False
+    t = a.value
+    new = Value(v.name, TensorType(t.dtype, t.shape), const_value=t)
+    v.replace_all_uses_with(new)
+    graph.remove(node, safe=False)
+    graph.add_initializer(new)
+    return True
+
+
+def replace_with_constants(graph: Graph, node: Node, results: list, initializers: bool = True,
+                           pinned: set[int] | None = None) -> bool:
+    """Replace ``node`` by constants holding ``results`` (one per output; None
+    for an output nobody reads).  Outputs of the graph, and every output when
+    ``initializers`` is false, become Constant nodes producing a value of the
+    same name; the rest become initializers named like the value they replace.
+    Returns False (and changes nothing) when an output is not plain to
+    replace.  ``pinned``: :func:`subgraph_outputs` of the graph, if known.
+    """
+    if pinned is None:
+        pinned = subgraph_outputs(graph)
+    for v, r in zip(node.outputs, results):
+        if r is None and (v.uses() or is_output(graph, v)):
+            return False
+        if id(v) in pinned:
+            return False
+    for v, r in zip(node.outputs, results):
+        if r is None:
+            continue
+        arr = np.asarray(r)
+        if is_output(graph, v) or not initializers or not v.name:
+            new = Value(v.name, v.type if v.type is not None else
+                        TensorType(DataType.from_numpy(arr.dtype), arr.shape))
+            graph.insert_before(node, Node("Constant", [], [new], attributes={"value": Tensor(arr)},
+                                           name=node.name))
+            v.replace_all_uses_with(new)
+            for i, o in enumerate(graph.outputs):
+                if o is v:
+                    graph.outputs[i] = new
+        elif v.name in graph.initializers:
+            replace_value(graph, v, make_constant(graph, arr, v.name))
+        else:
+            new = Value(v.name, TensorType(DataType.from_numpy(arr.dtype), arr.shape),
+                        const_value=Tensor(arr, name=v.name))
+            v.replace_all_uses_with(new)
+            graph.add_initializer(new)
+    graph.remove(node, safe=False)
+    return True
+
+
+def subgraph_outputs(graph: Graph) -> set[int]:
+    """Ids of values some nested subgraph outputs directly (an outer value
+    passed through): no node reads them, so rewiring readers would miss them."""
+    out: set[int] = set()
+    for n in graph:
+        for sub in n.subgraphs():
+            for g in sub.all_graphs():
+                out.update(id(v) for v in g.outputs)
+    return out
