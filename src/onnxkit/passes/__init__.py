@@ -49,6 +49,11 @@ _PIPELINE: list[tuple[str, str, str]] = [
     ("basic", "cse", "CommonSubexpressions"),
     ("basic", "dce", "DeadCodeElimination"),
     # -- extended: fusions into the spec's ops
+    ("extended", "fuse_conv_bn", "FuseConvBatchNorm"),
+    ("extended", "fuse_layer_norm", "FuseLayerNorm"),
+    ("extended", "fuse_gelu", "FuseGelu"),
+    ("extended", "fuse_attention", "FuseAttention"),
+    ("extended", "fuse_gemm", "FuseMatMulAdd"),
     # -- runtime: onnxkit's own kernels
 ]
 
