@@ -19,7 +19,9 @@ at the "runtime" level below that, untouched otherwise.
 Attention gives zeros for a row whose mask is -inf everywhere, where a bare
 Softmax gives NaN; so without one of the guards above the mask must be one
 that cannot be -inf (absent, a constant without -inf, or a Where between such
-constants).  Ranks are taken from the graph's shapes (the pass runs shape
+constants).  A standard Attention also needs a mask whose query dim is the
+queries' count (onnxruntime does not broadcast it there; at the "runtime"
+level such a mask goes to the ``ai.onnxkit`` op).  Ranks are taken from the graph's shapes (the pass runs shape
 inference first when a candidate lacks them); every value inside the pattern
 must be read by the pattern alone.
 """
@@ -213,7 +215,14 @@ class FuseAttention(Pass):
         return q, kt, v, mask, scale * a * b, all_nodes, final.outputs[0]
 
     def _rewrite(self, graph: Graph, model: Model, opsets, q, kt, v, mask, scale, nodes, out) -> bool:
-        domain = fused_domain(graph, model, opsets, 23, self.level)
+        if mask is not None and opset_of(opsets) >= 23 and _dim(mask, -2) != _dim(q, -2):
+            # onnxruntime's Attention does not broadcast the mask along the
+            # queries (the spec does): keep the standard op runnable there
+            if self.level != "runtime" or _dim(mask, -2) is None:
+                return False
+            domain = fused_domain(graph, model, {"": 0}, 23, self.level)
+        else:
+            domain = fused_domain(graph, model, opsets, 23, self.level)
         if domain is None:
             return False
         final = out.producer()
