@@ -65,6 +65,8 @@ def apply_activation(y: np.ndarray, activation: str, params: Sequence[float]) ->
         return np.maximum(y, 0, out=y)
     if activation == "Clip":
         lo, hi = params
+        if lo > -np.inf and hi < np.inf:                   # one pass (ReLU6): half of max + min
+            return np.clip(y, y.dtype.type(lo), y.dtype.type(hi), out=y)
         if lo > -np.inf:
             np.maximum(y, y.dtype.type(lo), out=y)
         if hi < np.inf:
