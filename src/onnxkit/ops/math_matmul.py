@@ -11,24 +11,59 @@ from ._shape import Dim, InferenceContext, broadcast
 from .math_common import up
 
 
+_BLAS = frozenset((np.dtype(np.float32), np.dtype(np.float64)))
+
+
+def aligned(x: np.ndarray) -> np.ndarray:
+    """``x`` itself, or a copy when its data is not aligned to its item size.
+    numpy's matmul refuses BLAS for unaligned operands (weights memory-mapped
+    at an odd file offset) and falls back to a loop many times slower."""
+    return x if x.flags.aligned else np.array(x)
+
+
+def matmul_2d_weight(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` for a float ``a`` of rank >= 2 and a 2-D ``b`` of the same
+    dtype: the leading dims flattened into one GEMM (numpy's matmul would run
+    one GEMM per leading index), written into a fresh C-contiguous buffer."""
+    k = a.shape[-1]
+    a2 = a.reshape(-1, k)                       # a view when a is contiguous
+    out = np.empty((a2.shape[0], b.shape[1]), dtype=a.dtype)
+    np.matmul(aligned(a2), aligned(b), out=out)
+    return out.reshape(a.shape[:-1] + (b.shape[1],))
+
+
 @kernel("MatMul", 1)
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    if a.dtype in _BLAS and b.dtype == a.dtype:
+        if b.ndim == 2 and a.ndim >= 2:
+            return matmul_2d_weight(a, b)
+        return np.matmul(aligned(a), aligned(b))
     return np.asarray(np.matmul(up(a), up(b))).astype(a.dtype, copy=False)
 
 
 @kernel("Gemm", 1)
 def gemm(a: np.ndarray, b: np.ndarray, c: np.ndarray | None = None, *, alpha: float = 1.0,
          beta: float = 1.0, transA: int = 0, transB: int = 0, broadcast: int = 0) -> np.ndarray:
-    """alpha * A' @ B' + beta * C, C broadcast to [M, N]."""
-    af, bf = up(a), up(b)
-    y = np.matmul(af.T if transA else af, bf.T if transB else bf)
+    """alpha * A' @ B' + beta * C, C broadcast to [M, N].  Transposed operands
+    stay views (BLAS reads them transposed); float results are scaled and
+    biased in place."""
+    af, bf = aligned(up(a)), aligned(up(b))
+    af, bf = (af.T if transA else af), (bf.T if transB else bf)
+    if af.dtype in _BLAS and bf.dtype == af.dtype:
+        y = np.empty((af.shape[0], bf.shape[1]), dtype=af.dtype)
+        np.matmul(af, bf, out=y)
+    else:
+        y = np.matmul(af, bf)
     if y.dtype.kind != "f" and (alpha != 1 or (c is not None and beta not in (0, 1))):
         y = y.astype(np.float64)          # integer Gemm with float coefficients
     if alpha != 1:
         y *= alpha
     if c is not None and beta != 0:
         cf = up(c)
-        y += cf if beta == 1 else beta * cf
+        if beta == 1:
+            y += cf
+        else:
+            y += beta * cf
     return y.astype(a.dtype, copy=False)
 
 

@@ -64,10 +64,75 @@ def _allowed_bias(q_len: int, kv_len: int, offset, is_causal: bool, left: int, r
     return bias[:, None] if bias.ndim == 3 else bias
 
 
+_F32 = np.dtype(np.float32)
+
+
+def _attention_f32(q, k, v, attn_mask, is_causal, scale, left, right, want_probs):
+    """The common float32 case (4-D Q/K/V with as many query as key/value heads,
+    no cache, no softcap), with as few passes over the [B, H, q, kv] scores as
+    numpy allows: the scale folded into Q (the smaller operand), K read
+    transposed by BLAS (no copy), the bias added into a fresh scores buffer
+    (the raw product stays intact for output 3), the softmax in place.
+    Returns (Y, raw scaled Q K^T, probabilities when ``want_probs``)."""
+    b, h, q_len, dh = q.shape
+    kv_len = k.shape[2]
+    s = np.float32(scale if scale is not None else 1.0 / np.sqrt(dh))
+    qs = np.multiply(q, s)                                           # contiguous copy of Q, scaled
+    raw = np.matmul(qs, k.swapaxes(-1, -2))                          # (B, H, q, kv)
+    bias = None
+    if attn_mask is not None:
+        m = attn_mask
+        if m.shape[-1] < kv_len:
+            m = np.pad(m, [(0, 0)] * (m.ndim - 1) + [(0, kv_len - m.shape[-1])],
+                       constant_values=False if m.dtype == bool else -np.inf)
+        bias = np.where(m, np.float32(0), np.float32(-np.inf)) if m.dtype == bool else m
+    frontier = _allowed_bias(q_len, kv_len, 0, bool(is_causal), left, right, _F32)
+    if frontier is not None:
+        bias = frontier if bias is None else bias + frontier
+    masked = bias is not None
+    scores = np.add(raw, bias, dtype=_F32) if masked else raw
+    mx = np.max(scores, axis=-1, keepdims=True)
+    dead = None
+    if masked:
+        dead = np.isneginf(mx)
+        if dead.any():
+            mx[dead] = 0                                             # fully masked rows give zeros
+        else:
+            dead = None
+    if masked:
+        scores -= mx
+    else:
+        scores = np.subtract(raw, mx)
+    np.exp(scores, out=scores)
+    total = np.sum(scores, axis=-1, keepdims=True)
+    if dead is not None:
+        total[total == 0] = 1
+    scores /= total
+    y = np.matmul(scores, v)
+    return y, raw, (scores if want_probs else None)
+
+
 def attention(q, k, v, attn_mask=None, past_key=None, past_value=None, nonpad_kv_seqlen=None, *,
               is_causal=0, kv_num_heads=None, q_num_heads=None, qk_matmul_output_mode=0, scale=None,
               softcap=0.0, softmax_precision=None, left_window_size=-1, right_window_size=-1):
     """Scaled dot-product attention: (Y, present_key, present_value, qk_matmul_output)."""
+    if q.dtype == _F32 and k.dtype == _F32 and v.dtype == _F32 and past_key is None and past_value is None \
+            and nonpad_kv_seqlen is None and not (softcap and softcap > 0) and qk_matmul_output_mode in (0, 3) \
+            and softmax_precision in (None, 1) and q.ndim in (3, 4) and q.ndim == k.ndim == v.ndim \
+            and (attn_mask is None or attn_mask.dtype in (_F32, np.dtype(bool))) \
+            and (q.ndim == 4 or (q_num_heads is not None and q_num_heads == kv_num_heads)):
+        three_d = q.ndim == 3
+        if three_d:
+            q, k, v = _heads(q, q_num_heads), _heads(k, kv_num_heads), _heads(v, kv_num_heads)
+        if q.shape[1] == k.shape[1] == v.shape[1] and q.shape[0] == k.shape[0] == v.shape[0]:
+            y, raw, probs = _attention_f32(q, k, v, attn_mask, is_causal, scale, int(left_window_size),
+                                           int(right_window_size), qk_matmul_output_mode == 3)
+            qk_out = probs if qk_matmul_output_mode == 3 else raw
+            if three_d:
+                y = y.transpose(0, 2, 1, 3).reshape(y.shape[0], y.shape[2], -1)
+            return y, k, v, qk_out
+        if three_d:                                                  # undo: the general path splits heads itself
+            q, k, v = (x.transpose(0, 2, 1, 3).reshape(x.shape[0], x.shape[2], -1) for x in (q, k, v))
     if (past_key is None) != (past_value is None):
         raise ValueError("past_key and past_value must be given together")
     if nonpad_kv_seqlen is not None and past_key is not None:

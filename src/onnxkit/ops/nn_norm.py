@@ -114,9 +114,41 @@ def group_norm(ctx, x, scale, b, *, epsilon=1e-5, num_groups=None, stash_type=1)
     return (y * _channel(sc, x.ndim) + _channel(bc, x.ndim)).astype(x.dtype, copy=False)
 
 
+def _layer_norm_f32(x: np.ndarray, scale: np.ndarray, b: np.ndarray | None, ax: int,
+                    epsilon: float) -> np.ndarray:
+    """LayerNormalization of float32 ``x`` over its dims from ``ax`` on, in
+    float32 with one output buffer: the mean, x - mean into the output, the
+    variance as a row-wise dot product (no squared temporary), then scale and
+    bias applied in place."""
+    d = 1
+    for n in x.shape[ax:]:
+        d *= n
+    x2 = x.reshape(-1, d)
+    mean = np.add.reduce(x2, axis=1, keepdims=True)
+    mean *= 1.0 / d
+    y = np.subtract(x2, mean)
+    inv = np.einsum("ij,ij->i", y, y)
+    inv *= 1.0 / d
+    inv += epsilon
+    np.sqrt(inv, out=inv)
+    np.divide(1.0, inv, out=inv)
+    y *= inv[:, None]
+    y *= scale.reshape(-1)
+    if b is not None:
+        y += b.reshape(-1)
+    return y.reshape(x.shape)
+
+
+_F32 = np.dtype(np.float32)
+
+
 @kernel("LayerNormalization", 17, context=True)
 def layer_norm(ctx, x, scale, b=None, *, axis=-1, epsilon=1e-5, stash_type=1):
     ax = axis + x.ndim if axis < 0 else axis
+    if ctx.n_outputs == 1 and x.dtype == _F32 and x.size and stash_type == 1 and 0 <= ax < x.ndim \
+            and scale.dtype == _F32 and scale.shape == x.shape[ax:] \
+            and (b is None or (b.dtype == _F32 and b.shape == x.shape[ax:])):
+        return _layer_norm_f32(x, scale, b, ax, epsilon)
     st = _stash_dtype(stash_type, x)
     y, mean, inv = _normalize(x.astype(st, copy=False), tuple(range(ax, x.ndim)), epsilon)
     ct = compute_dtype(x.dtype)
