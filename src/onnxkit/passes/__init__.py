@@ -55,6 +55,7 @@ _PIPELINE: list[tuple[str, str, str]] = [
     ("extended", "fuse_attention", "FuseAttention"),
     ("extended", "fuse_gemm", "FuseMatMulAdd"),
     # -- runtime: onnxkit's own kernels
+    ("runtime", "fuse_matmul_bias", "FuseMatMulBias"),
     ("runtime", "nhwc", "NhwcConv"),
 ]
 
