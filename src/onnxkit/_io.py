@@ -9,6 +9,7 @@ it into place, so a model can be saved over the very file it was loaded from.
 from __future__ import annotations
 
 import mmap
+import weakref
 import os
 import tempfile
 from typing import BinaryIO, Union
@@ -26,12 +27,20 @@ PathLike = Union[str, "os.PathLike[str]"]
 PROTOBUF_LIMIT = 2**31 - 1
 
 
+#: the file each live mapping of a model file was made from (read_unaligned_weights reads there)
+#: (path, device, inode, size, mtime): a file replaced or changed since is not read
+_MAPPED: "weakref.WeakKeyDictionary[mmap.mmap, tuple]" = weakref.WeakKeyDictionary()
+
+
 def _map_file(path: str) -> memoryview:
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
         if size == 0:
             return memoryview(b"")
-        return memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ))
+        m = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        st = os.fstat(f.fileno())
+        _MAPPED[m] = (os.path.abspath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        return memoryview(m)
 
 
 def load_proto(source, message: type = P.ModelProto):
@@ -180,3 +189,64 @@ def save(model: Model, path: PathLike, *, external_data: bool | None = None,
                 os.unlink(t)
             except OSError:
                 pass
+
+
+def _open_same(key: tuple) -> int:
+    """A descriptor of the mapped file if it is still the same file, else -1."""
+    path = key[0]
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return -1
+    st = os.fstat(fd)
+    if (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) != key:
+        os.close(fd)
+        return -1
+    return fd
+
+
+def read_unaligned_weights(model: Model) -> int:
+    """Give every initializer whose bytes lie unaligned in the memory-mapped
+    model file (raw_data starts wherever protobuf put it) an aligned array of
+    its own, read from the file with ``pread``; returns the bytes read.
+
+    For running: numpy copies an unaligned operand on every use and its matmul
+    skips BLAS, so the runtime needs aligned weights.  Reading them through
+    the file, not the mapping, leaves the mapped pages untouched: the process
+    holds each weight once, as onnxruntime does, not the page-cache pages and
+    a copy."""
+    import numpy as np
+
+    from .ir._tensor import ProtoTensor, Tensor
+
+    total = 0
+    files: dict[tuple, int] = {}
+    try:
+        for g in model.all_graphs():
+            for v in g.initializers.values():
+                t = v.const_value
+                raw = t.proto.raw_data if isinstance(t, ProtoTensor) else None
+                if not isinstance(raw, memoryview) or not isinstance(raw.obj, mmap.mmap) or not len(raw):
+                    continue
+                dtype = t.dtype.numpy_dtype if t.dtype != DataType.STRING and not t.dtype.is_sub_byte \
+                    else None
+                base = np.frombuffer(raw.obj, np.uint8)
+                start = np.frombuffer(raw, np.uint8).__array_interface__["data"][0] \
+                    - base.__array_interface__["data"][0]
+                if dtype is None or start % np.dtype(dtype).alignment == 0:
+                    continue
+                key = _MAPPED.get(raw.obj)
+                fd = files.get(key, -1) if key is not None else -1
+                if key is not None and key not in files:
+                    fd = files[key] = _open_same(key)
+                arr = t.numpy()                       # validates size/shape; a view, nothing read
+                out = np.empty(arr.shape, arr.dtype)
+                if fd < 0 or os.preadv(fd, [memoryview(out.reshape(-1).view(np.uint8))], start) != out.nbytes:
+                    out[...] = arr                    # no descriptor: copy through the map
+                v.const_value = Tensor(out, name=t.name, doc_string=t.doc_string)
+                total += out.nbytes
+    finally:
+        for fd in files.values():
+            if fd >= 0:
+                os.close(fd)
+    return total

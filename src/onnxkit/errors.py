@@ -84,3 +84,7 @@ class InvalidInputError(OnnxkitError):
 class RunError(OnnxkitError):
     """A node failed while running (names the node, its op type and its inputs),
     or a model cannot be run (an operator without a kernel)."""
+
+
+class OptimizeError(OnnxkitError):
+    """A pass of the optimizer failed on a model (usually a malformed one)."""

@@ -21,11 +21,18 @@ def model_path(tmp_path):
 
 def test_run_random_inputs_with_dims_and_profile(model_path, tmp_path, capsys):
     out = tmp_path / "outs"
-    assert main(["run", model_path, "--dim", "batch=5", "--save-outputs", str(out), "--profile"]) == 0
+    assert main(["run", model_path, "--dim", "batch=5", "--save-outputs", str(out), "--profile",
+                 "--optimize", "none"]) == 0
     text = capsys.readouterr().out
     assert "input  x: float32[5, 4]" in text and "output y: float32[5, 2]" in text
     assert "MatMul" in text and "Relu" in text and "profile: 2 nodes" in text
-    assert np.load(out / "y.npy").shape == (5, 2)
+    y = np.load(out / "y.npy")
+    assert y.shape == (5, 2)
+    # by default the session runs the optimized graph: one fused product + activation
+    assert main(["run", model_path, "--dim", "batch=5", "--save-outputs", str(out), "--profile"]) == 0
+    text = capsys.readouterr().out
+    assert "FusedMatMul" in text and "profile: 1 nodes" in text
+    np.testing.assert_allclose(np.load(out / "y.npy"), y, rtol=1e-6)
 
 
 def test_run_given_input(model_path, tmp_path, capsys):

@@ -4,6 +4,8 @@ still name the node."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -104,3 +106,55 @@ def test_outputs_are_the_callers_own_arrays():
     assert same is not x and weight.flags.writeable
     weight[:] = 5
     assert sess.run(None, {"x": x})[1].tolist() == [1, 1, 1]
+
+
+def _unaligned_model(tmp_path):
+    # a 1-byte name shifts raw_data to an odd offset in the file
+    b = GraphBuilder("g")
+    x = b.input("x", "float", [2, 3])
+    w = b.initializer(np.arange(6, dtype=np.float32).reshape(2, 3) + 0.5, "w")
+    b.output(b.node("Mul", x, w), "y")
+    p = tmp_path / "m.onnx"
+    onnxkit.save(b.model(opset=21), p)
+    return p
+
+
+def test_unaligned_weights_are_read_aligned_once(tmp_path):
+    from onnxkit._io import read_unaligned_weights
+    p = _unaligned_model(tmp_path)
+    m = onnxkit.load(p)
+    before = m.graph.initializers["w"].const_value.numpy()
+    n = read_unaligned_weights(m)
+    after = m.graph.initializers["w"].const_value.numpy()
+    np.testing.assert_array_equal(after, before)
+    assert after.flags.aligned
+    assert not before.flags.aligned and n == 24       # the case under test: raw_data at an odd offset
+    # a file replaced since it was mapped (as save replaces files) is not read:
+    # the copy comes through the map, which still shows the old file
+    m2 = onnxkit.load(p)
+    mapped = m2.graph.initializers["w"].const_value.numpy().copy()
+    (tmp_path / "new.onnx").write_bytes(b"\0" * p.stat().st_size)
+    os.replace(tmp_path / "new.onnx", p)
+    read_unaligned_weights(m2)
+    np.testing.assert_array_equal(m2.graph.initializers["w"].const_value.numpy(), mapped)
+    x = np.ones((2, 3), np.float32)
+    np.testing.assert_array_equal(onnxkit.Session(onnxkit.load(_unaligned_model(tmp_path / "..")))
+                                  .run(None, {"x": x})[0], x * before)
+
+
+def test_a_failing_pass_leaves_the_model_running_as_written(monkeypatch):
+    from onnxkit.errors import OptimizeError
+    from onnxkit.passes import dce, optimize
+
+    def boom(self, graph, model, opsets):
+        raise KeyError("surprise")
+    monkeypatch.setattr(dce.DeadCodeElimination, "__call__", lambda self, model: boom(self, None, model, {}))
+    b = GraphBuilder("g")
+    x = b.input("x", "float", [2])
+    b.output(b.node("Neg", x), "y")
+    m = b.model(opset=21)
+    with pytest.raises(OptimizeError, match="optimizer pass 'dce' failed: KeyError"):
+        optimize(m, "basic")
+    with pytest.warns(RuntimeWarning, match="running the model unoptimized"):
+        sess = onnxkit.Session(m)
+    assert sess.run(None, {"x": np.array([1, -2], np.float32)})[0].tolist() == [-1, 2]

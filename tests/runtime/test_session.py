@@ -92,9 +92,11 @@ def test_intermediate_values_and_profile():
     mm = [k for k in values if k not in ("x", "w", "y")]
     assert len(mm) == 1 and values[mm[0]].shape == (2, 2)
     np.testing.assert_array_equal(values["y"], np.maximum(values[mm[0]], 0))
-    prof = sess.profile({"x": x})
+    prof = onnxkit.Session(_mlp(), optimize="none").profile({"x": x})
     assert [p.op_type for p in prof] == ["MatMul", "Relu"]
     assert all(p.seconds >= 0 and p.output_shapes == [[2, 2]] and p.output_bytes == 16 for p in prof)
+    # the default session profiles the graph it runs: the optimized one
+    assert [p.op_type for p in sess.profile({"x": x})] == ["FusedMatMul"]
 
 
 def test_values_are_freed_after_last_use():

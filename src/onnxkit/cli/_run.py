@@ -29,6 +29,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_input_arguments(p)
     p.add_argument("--save-outputs", metavar="DIR", help="save each output as DIR/NAME.npy")
     p.add_argument("--profile", action="store_true", help="print time per node and per op type")
+    p.add_argument("--optimize", default="runtime", choices=["none", "basic", "extended", "runtime"],
+                   help="optimization level of the session (default: runtime; 'none' runs and profiles "
+                        "the graph as written)")
 
 
 def _pairs(items: list[str], what: str) -> dict[str, str]:
@@ -67,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     from .._io import load
     from ..runtime import Session
     model = load(args.model)
-    sess = Session(model)
+    sess = Session(model, optimize=args.optimize)
     feeds = load_feeds(model, args)
     for name, a in feeds.items():
         print(f"input  {name}: {_summary(a)}")

@@ -295,3 +295,18 @@ def _safe_dtype(x: int) -> DataType:
     except ValueError:
         return x  # type: ignore[return-value]  # unknown number: kept, fails on numpy()
 
+
+
+def aligned(a: np.ndarray) -> np.ndarray:
+    """``a`` itself when its data is aligned to its item size, else an aligned
+    copy.  Tensor bytes in a mapped file lie at any offset; numpy copies an
+    unaligned operand element by element on every use (and its matmul skips
+    BLAS), so kernels and the runtime align them once.  The copy goes byte by
+    byte (as uint8, always aligned): ~10x faster than numpy's unaligned loop."""
+    if a.flags.aligned:
+        return a
+    if not a.flags.c_contiguous:
+        return np.array(a)
+    out = np.empty(a.shape, a.dtype)
+    out.reshape(-1).view(np.uint8)[...] = a.reshape(-1).view(np.uint8)
+    return out

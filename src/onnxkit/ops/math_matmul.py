@@ -5,20 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir import DataType
+from ..ir import DataType, aligned
 from ._registry import kernel, shape
 from ._shape import Dim, InferenceContext, broadcast
 from .math_common import up
 
 
 _BLAS = frozenset((np.dtype(np.float32), np.dtype(np.float64)))
-
-
-def aligned(x: np.ndarray) -> np.ndarray:
-    """``x`` itself, or a copy when its data is not aligned to its item size.
-    numpy's matmul refuses BLAS for unaligned operands (weights memory-mapped
-    at an odd file offset) and falls back to a loop many times slower."""
-    return x if x.flags.aligned else np.array(x)
 
 
 def matmul_2d_weight(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -32,6 +32,7 @@ import importlib
 import time
 from dataclasses import dataclass, field
 
+from ..errors import OptimizeError
 from ..ir import Model, clone_model
 from ._base import Pass
 
@@ -112,7 +113,15 @@ class PassManager:
             changed = False
             for p in self.passes:
                 t0 = time.perf_counter()
-                c = bool(p(model))
+                try:
+                    c = bool(p(model))
+                except OptimizeError:
+                    raise
+                except Exception as e:      # a malformed model a pass did not expect, or a pass's bug
+                    raise OptimizeError(
+                        f"optimizer pass {p.name!r} failed: {type(e).__name__}: {e}; the model may be "
+                        "malformed ('onnxkit check MODEL' tells); Session(model, optimize='none') runs it "
+                        "as written") from e
                 report.seconds[p.name] += time.perf_counter() - t0
                 if c:
                     report.changes[p.name] += 1

@@ -162,7 +162,8 @@ class FuseAttention(Pass):
         nodes: list[Node] = []
         mask = None
         scores = s_in
-        if is_op(pre, "Add") and pre.inputs[0] is not pre.inputs[1]:
+        if is_op(pre, "Add") and len(pre.inputs) == 2 and None not in pre.inputs \
+                and pre.inputs[0] is not pre.inputs[1]:
             for a, b in ((pre.inputs[0], pre.inputs[1]), (pre.inputs[1], pre.inputs[0])):
                 if is_op(a.producer(), "MatMul") or is_op(a.producer(), "Div") or is_op(a.producer(), "Mul"):
                     scores, mask = a, b

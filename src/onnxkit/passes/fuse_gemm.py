@@ -139,7 +139,7 @@ class FuseMatMulAdd(Pass):
                 continue
             y = mm.outputs[0]
             add = sole_reader(graph, y)
-            if not is_op(add, "Add") or add.inputs[0] is add.inputs[1]:
+            if not is_op(add, "Add") or len(add.inputs) != 2 or add.inputs[0] is add.inputs[1]:
                 continue
             a, b = mm.inputs
             c = other_input(add, y)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir import Graph, Model, Node, Value
+from ..ir import Graph, Model, Node, Value, aligned
 from ._base import RUNTIME_DOMAIN, Pass, const_array, is_output, make_constant, replace_value, \
     use_runtime_domain
 
@@ -54,6 +54,8 @@ class FuseMatMulBias(Pass):
         for node in list(graph):
             if node.graph is not graph:
                 continue                                    # removed by an earlier rewrite
+            if len(node.inputs) < 2:
+                continue                                    # malformed: left for the runtime to report
             if node.domain in ("", "ai.onnx") and node.op_type == "MatMul":
                 changed |= self._from_matmul(graph, node)
             elif node.domain in ("", "ai.onnx") and node.op_type == "Gemm":
@@ -74,7 +76,8 @@ class FuseMatMulBias(Pass):
         if w is None or not _fits(a, w):
             return False
         src = b if trans == 0 else b.producer().inputs[0]
-        fused = Node("FusedMatMul", [a, self._aligned(graph, src, w, exact=True)], [Value(None, node.outputs[0].type)],
+        w, trans, exact = _as_laid_out(w, trans)
+        fused = Node("FusedMatMul", [a, self._aligned(graph, src, w, exact=exact)], [Value(None, node.outputs[0].type)],
                      domain=RUNTIME_DOMAIN, name=node.name, attributes={"transB": trans} if trans else {})
         self._swap(graph, [node], fused)
         return True
@@ -87,7 +90,8 @@ class FuseMatMulBias(Pass):
         w = const_array(b)
         if a is None or w is None or not _fits(a, w):
             return False
-        ins = [a, self._aligned(graph, b, w, exact=True)]
+        w_stored, trans, exact = _as_laid_out(w, node.attr("transB", 0))
+        ins = [a, self._aligned(graph, b, w_stored, exact=exact)]
         beta = node.attr("beta", 1.0)
         if c is not None and beta != 0:
             cv = const_array(c)
@@ -98,7 +102,7 @@ class FuseMatMulBias(Pass):
                 ins.append(make_constant(graph, np.ascontiguousarray((cv * beta).reshape(-1), cv.dtype), "bias"))
             else:
                 ins.append(self._aligned(graph, c, cv.reshape(-1), exact=cv.ndim == 1))
-        attrs = {"transB": 1} if node.attr("transB", 0) else {}
+        attrs = {"transB": 1} if trans else {}
         fused = Node("FusedMatMul", ins, [Value(None, node.outputs[0].type)], domain=RUNTIME_DOMAIN,
                      name=node.name, attributes=attrs)
         self._swap(graph, [node], fused)
@@ -202,9 +206,18 @@ class FuseMatMulBias(Pass):
         hit = self._copies.get(id(v))
         if hit is not None and hit[0] is v and hit[1].shape is not None and tuple(hit[1].shape) == arr.shape:
             return hit[1]
-        copy = make_constant(graph, np.array(arr, order="C"), (v.name or "weight") + "_aligned")
+        copy = make_constant(graph, np.ascontiguousarray(aligned(arr)), (v.name or "weight") + "_aligned")
         self._copies[id(v)] = (v, copy)
         return copy
+
+
+def _as_laid_out(w: np.ndarray, trans: int) -> tuple[np.ndarray, int, bool]:
+    """``(array, transB, exact)``: a weight that is the transposed view of a
+    contiguous array (a folded Transpose of a weight) is kept as that array,
+    read transposed by BLAS, instead of being copied into the other order."""
+    if w.ndim == 2 and not w.flags.c_contiguous and w.T.flags.c_contiguous:
+        return w.T, 1 - trans, False
+    return w, trans, True
 
 
 def _dtype_name(v: Value) -> str | None:

@@ -92,6 +92,8 @@ def _dims_in_range(node: Node) -> list | None:
     dims = list(s.dims)
     r = len(dims)
     start, end = node.attr("start", 0), node.attr("end", r)
+    if not isinstance(start, int) or not isinstance(end, int):
+        return None                 # a malformed node: the runtime will say so
     start = min(max(start + r if start < 0 else start, 0), r)
     end = min(max(end + r if end < 0 else end, 0), r)
     return dims[start:end]

@@ -18,7 +18,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import OnnxkitError, RunError
-from ..ir import AttributeType, Graph, Node, Value
+from ..ir import AttributeType, Graph, Node, Value, aligned
 from ..ops._registry import KernelContext, find_kernel
 from ._fast import fast_call
 
@@ -106,7 +106,13 @@ class Plan:
         self.constants: dict[Value, Any] = {}
         for v in graph.initializers.values():
             if v.const_value is not None:
-                self.constants[v] = v.const_value.numpy()
+                a = v.const_value.numpy()
+                if isinstance(a, np.ndarray):
+                    # raw_data in a mapped file lies at any byte offset; numpy copies an
+                    # unaligned operand on every call (a whole embedding table per Gather)
+                    # and BLAS refuses it: copy it once here instead
+                    a = aligned(a)
+                self.constants[v] = a
             produced.add(id(v))
         for i, node in enumerate(graph):
             step = _Step(i, node)

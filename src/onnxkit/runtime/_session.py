@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
 from ..defs import type_string
-from ..errors import InvalidInputError, RunError
+from ..errors import InvalidInputError, OptimizeError, RunError
 from ..ir import DataType, Model, TensorType, Type, Value
 from ._plan import Plan, describe_value
 
@@ -65,12 +66,18 @@ class Session:
                  optimize: str | int = "runtime") -> None:
         from ..passes import optimize as _optimize
         model = _as_model(model_or_path)
+        if model is not model_or_path:      # loaded here: its unaligned weights read aligned, once
+            from .._io import read_unaligned_weights
+            read_unaligned_weights(model)
         self._seed = seed
         self._source = model                # the model as given, for run_intermediate
         self._plain: Plan | None = None
         self.optimize_report = None
         if optimize not in ("none", 0):     # a copy sharing the weights; constants folded once, any size
-            model, self.optimize_report = _optimize(model, optimize, report=True, fold_limit=1 << 40)
+            try:
+                model, self.optimize_report = _optimize(model, optimize, report=True, fold_limit=1 << 40)
+            except OptimizeError as e:      # run the graph as written: slower, never different
+                warnings.warn(f"{e}; running the model unoptimized", RuntimeWarning, stacklevel=2)
         self.model = model
         self._plan = self._make_plan(model)
         g = self.model.graph
