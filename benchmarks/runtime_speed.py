@@ -29,6 +29,11 @@ over --ref-limit seconds (default 60) abandons it, and a model whose batch-1
 run exceeded that limit is skipped at batch 8.  A runtime that raises is
 reported as ``fails: <reason>``.  "max abs diff" is the largest absolute
 difference between onnxkit's and onnxruntime's outputs on the same feeds.
+"GEMM GF/s" is numpy's speed on a 128x768x3072 float32 GEMM, timed once per
+round between the runs: ~200-300 on an idle 2-core machine here; far below
+that, other processes held the cores, numpy's 2-thread OpenBLAS (and so
+onnxkit and onnx.reference) slowed down several times while onnxruntime's
+non-spinning pool did not, and that row's ratio is inflated.
 
 Session creation and peak memory (one fresh child process per runtime,
 model and batch): numpy, the runtime and its op modules are imported and
@@ -88,6 +93,7 @@ TAG = "@@RESULT "               # children print result lines with this prefix
 SAMPLE_S = 0.05                 # a sample loops runs for about this long
 MIN_SAMPLES = 3
 REF_MAX_SAMPLES_SLOW = 3        # onnx.reference samples when one run takes > 0.5 s
+BUSY_GFLOPS = 100               # below this numpy GEMM speed a row is flagged as measured on a busy machine
 CREATE_REPEATS = 5              # session creations per child (fewer past 3 s in all)
 
 
@@ -119,6 +125,27 @@ def ort_session(path: str):
 
 
 # ------------------------------------------------------------------ latency child
+
+
+class GemmProbe:
+    """numpy's speed on one BERT-sized GEMM, sampled once per round: a busy
+    machine slows numpy's multi-threaded OpenBLAS far more than onnxruntime's
+    non-spinning pool, so a low figure marks a row whose ratio is inflated."""
+
+    def __init__(self):
+        import numpy as np
+
+        self.a = np.ones((128, 768), np.float32)
+        self.b = np.ones((768, 3072), np.float32)
+        self.times: list[float] = []
+
+    def sample(self) -> None:
+        t0 = time.perf_counter()
+        self.a @ self.b
+        self.times.append(time.perf_counter() - t0)
+
+    def gflops(self) -> float:
+        return 2 * 128 * 768 * 3072 / statistics.median(self.times) / 1e9
 
 
 class _Timeout(Exception):
@@ -238,6 +265,7 @@ def child_latency(model: str, batches: list[int], budget: float, reference: bool
                 for a, b in zip(outs["onnxkit"], outs["onnxruntime"]))
 
         live = [r for r in runners if not r.status]
+        probe = GemmProbe()
         t0, rnd = time.perf_counter(), 0
         while live and (time.perf_counter() - t0 < budget
                         or min(len(r.samples) for r in live) < MIN_SAMPLES):
@@ -250,7 +278,9 @@ def child_latency(model: str, batches: list[int], budget: float, reference: bool
                 except Exception as e:  # noqa: BLE001
                     r.status = "fails: " + short(e)
             live = [r for r in live if not r.status]
+            probe.sample()
             rnd += 1
+        result["gemm_gflops"] = probe.gflops() if probe.times else None
         gc.collect()
 
         for r in runners + [ref_runner]:
@@ -327,17 +357,10 @@ def spawn(args: list[str], timeout: float | None = None):
 
 def machine_state() -> str:
     """Load average and numpy's GEMM speed now: how busy the shared machine was."""
-    import numpy as np
-
-    a = np.ones((128, 768), np.float32)
-    b = np.ones((768, 3072), np.float32)
-    times = []
+    probe = GemmProbe()
     for _ in range(7):
-        t0 = time.perf_counter()
-        a @ b
-        times.append(time.perf_counter() - t0)
-    gflops = 2 * 128 * 768 * 3072 / statistics.median(times) / 1e9
-    return f"load average {os.getloadavg()[0]:.1f}, numpy GEMM 128x768x3072 {gflops:.0f} GFLOP/s"
+        probe.sample()
+    return f"load average {os.getloadavg()[0]:.1f}, numpy GEMM 128x768x3072 {probe.gflops():.0f} GFLOP/s"
 
 
 def fmt_ms(v) -> str:
@@ -361,7 +384,7 @@ def kit_ratio(row):
 
 COLUMNS = ["model", "batch", "onnxkit ms", "onnxruntime ms", "ratio", "target",
            "onnx.reference / ort", "create s kit / ort", "1st run s kit / ort", "peak MB kit / ort",
-           "max abs diff"]
+           "max abs diff", "GEMM GF/s"]
 
 
 def table_row(row, create) -> list[str]:
@@ -377,7 +400,8 @@ def table_row(row, create) -> list[str]:
     return [m, str(b), kit.get("status") or fmt_ms(kit.get("ms")), ort.get("status") or fmt_ms(ort.get("ms")),
             f"{r:.2f}x" if r else "—", f"≤ {targets(m)[b if b in (1, 8) else 8]}x", ref_cell(row),
             pair("create_s", lambda v: f"{v:.3f}" if v < 0.1 else f"{v:.2f}"), pair("first_run_s", lambda v: f"{v:.2f}"), pair("peak_mb", lambda v: f"{v:.0f}"),
-            f"{diff:.1e}" if diff is not None else "—"]
+            f"{diff:.1e}" if diff is not None else "—",
+            f"{row['gemm_gflops']:.0f}" if row.get("gemm_gflops") else "—"]
 
 
 def markdown(rows, create, meta) -> str:
@@ -390,8 +414,7 @@ def markdown(rows, create, meta) -> str:
         f"numpy {meta['numpy']}; budget {meta['budget']:g} s per model and batch. "
         "Latencies are medians; ratio = onnxkit / onnxruntime (lower is better).", "",
         f"Machine state at the start: {meta['state_start']}; at the end: {meta['state_end']} "
-        "(numpy's 2-thread OpenBLAS slows down several times when other processes hold the cores, "
-        "onnxruntime's non-spinning pool much less, so a busy machine inflates the ratios).", "",
+        "(see \"GEMM GF/s\" below: a busy machine inflates the ratios).", "",
         *lines, "",
         "RSS at the clock start of each creation child (interpreter, numpy, runtime imported and warmed): "
         + ", ".join(f"{k} ~{v:.0f} MB" for k, v in meta["baseline_rss"].items()) + ".", "",
@@ -413,15 +436,19 @@ def chart(rows, path: str, meta) -> None:
         for i, m in enumerate(models):
             r = next((kit_ratio(x) for x in rows if x["model"] == m and x["batch"] == b), None)
             x = i - 0.4 + width * (j + 0.5)
+            busy = any(x_["model"] == m and x_["batch"] == b and (x_.get("gemm_gflops") or 1e9) < BUSY_GFLOPS
+                       for x_ in rows)
             if r:
                 xs.append(x)
                 ys.append(r)
-            ax.text(x, r or 1.0, f"{r:.2f}" if r else "n/a", ha="center", va="bottom", fontsize=7)
+            label = (f"{r:.2f}" if r else "n/a") + ("\nbusy" if busy else "")
+            ax.text(x, r or 1.0, label, ha="center", va="bottom", fontsize=7)
             t = targets(m).get(b, targets(m)[8])
             ax.hlines(t, x - width / 2, x + width / 2, colors="black", linestyles="--", linewidth=1.2)
         ax.bar(xs, ys, width * 0.95, label=f"batch {b}", color=colors[j % len(colors)])
     ax.axhline(1.0, color="gray", linewidth=0.8)
     ax.plot([], [], "k--", label="target (b1 1.3x, b8 1.1x; MLP 3x)")
+    # "busy": numpy's GEMM ran below BUSY_GFLOPS during that row, its ratio is inflated
     ax.set_xticks(range(len(models)), models)
     ax.set_yscale("log")
     ax.set_ylabel("latency onnxkit / onnxruntime")
@@ -499,7 +526,7 @@ def main(argv=None) -> int:
     meta["state_start"] = machine_state()
     print(f"{meta['machine']}; {meta['state_start']}; budget {a.budget:g} s per model and batch; creation/memory "
           "children import and warm their runtime on the MLP before the clock (import cost not counted)", flush=True)
-    widths = [12, 5, 10, 14, 7, 7, 20, 19, 19, 18, 12]
+    widths = [12, 5, 10, 14, 7, 7, 20, 19, 19, 18, 12, 9]
     print("  ".join(c[:w].ljust(w) for c, w in zip(COLUMNS, widths)), flush=True)
 
     rows, create = [], {}
@@ -517,7 +544,7 @@ def main(argv=None) -> int:
             k, o = rec["onnxkit"], rec["onnxruntime"]
             print(f"  .. {m} b{rec['batch']}: onnxkit {fmt_ms(k['ms'])} ms ({k['n']}x{k['reps']}), "
                   f"onnxruntime {fmt_ms(o['ms'])} ms ({o['n']}x{o['reps']}), "
-                  f"reference {ref_cell(rec)}", flush=True)
+                  f"reference {ref_cell(rec)}, GEMM {rec.get('gemm_gflops') or 0:.0f} GFLOP/s", flush=True)
         if not got:
             got = [{"model": m, "batch": b, "onnxkit": {"status": "fails: child died"},
                     "onnxruntime": {}} for b in batches]
@@ -545,6 +572,10 @@ def main(argv=None) -> int:
         f.write(markdown(rows, create, meta))
     chart(rows, png, meta)
     print(f"\nwrote {md} and {png} in {time.perf_counter() - t_start:.0f} s", flush=True)
+    busy = [f"{r['model']} b{r['batch']}" for r in rows if (r.get("gemm_gflops") or 1e9) < BUSY_GFLOPS]
+    if busy:
+        print(f"WARNING: numpy's GEMM ran below {BUSY_GFLOPS} GFLOP/s during {', '.join(busy)}: the machine was "
+              "busy and those ratios are inflated; rerun them on an idle machine", flush=True)
     if a.check:
         missed = check(rows, create)
         print("\ntargets: " + ("all met" if not missed else f"{len(missed)} missed"), flush=True)
