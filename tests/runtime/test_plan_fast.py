@@ -158,27 +158,3 @@ def test_a_failing_pass_leaves_the_model_running_as_written(monkeypatch):
     with pytest.warns(RuntimeWarning, match="running the model unoptimized"):
         sess = onnxkit.Session(m)
     assert sess.run(None, {"x": np.array([1, -2], np.float32)})[0].tolist() == [-1, 2]
-
-
-@pytest.mark.parametrize("threads", [1, 2, 3])
-def test_big_element_wise_ops_split_across_threads_give_the_same(monkeypatch, threads):
-    import onnxkit.ops._parallel as par
-    monkeypatch.setattr(par, "_N", threads)
-    b = GraphBuilder("g")
-    x = b.input("x", "float", ["n", 257])
-    w = b.initializer(np.linspace(-1, 1, 257, dtype=np.float32), "w")
-    full = b.initializer(np.full((1, 1, 257), 0.25, np.float32), "full")
-    y = b.node("Add", x, w)                       # row-broadcast operand
-    y = b.node("Tanh", y)                         # dies: in place, split
-    y = b.node("Mul", y, b.node("Sigmoid", x))    # same-shape operand, split by rows
-    y = b.node("Sub", y, full)                    # a (1, 1, C) operand with more dims than x: not split
-    b.output(y, "y")
-    b.output(b.node("Relu", x), "r")              # x is the caller's: never written
-    m = b.model(opset=21)
-    xs = np.random.default_rng(1).standard_normal((1031, 257)).astype(np.float32)   # > MIN_WORK elements
-    keep = xs.copy()
-    y, r = onnxkit.Session(m, optimize="none").run(None, {"x": xs})
-    ref = np.tanh(keep + np.linspace(-1, 1, 257, dtype=np.float32)) * (1 / (1 + np.exp(-keep))) - np.float32(0.25)
-    np.testing.assert_allclose(y, ref[None], rtol=1e-6, atol=1e-7)
-    np.testing.assert_array_equal(r, np.maximum(keep, 0))
-    np.testing.assert_array_equal(xs, keep)

@@ -46,7 +46,6 @@ from typing import Sequence
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from ._parallel import parallel_rows
 from ._registry import kernel, shape
 from .nn_common import conv_pads, pool_out_dim, spatial_attrs
 
@@ -123,36 +122,33 @@ def _windows(xp: np.ndarray, oh: int, ow: int, ks, s, d) -> np.ndarray:
                       (st[0], s[0] * st[1], s[1] * st[2], d[0] * st[1], d[1] * st[2], st[3]), writeable=False)
 
 
-def _copy_rows(view: np.ndarray) -> np.ndarray:
-    """A contiguous copy of the (N, rows, ...) ``view``, its rows copied on all cores."""
-    out = np.empty(view.shape, view.dtype)
-    parallel_rows(lambda lo, hi: np.copyto(out[:, lo:hi], view[:, lo:hi]), view.shape[1], out.size)
-    return out
-
-
 def _conv_dense(xp: np.ndarray, w: np.ndarray, oh: int, ow: int, ks, s, d) -> np.ndarray:
     """group == 1 on the padded input: (N*OH*OW, M)."""
     n, hp, _, c = xp.shape
     m = w.shape[-1]
     if ks == [1, 1] and s == [1, 1]:
         return np.matmul(xp.reshape(n * oh * ow, c), w.reshape(c, m))
-    if ks[0] == 1 or s[0] != 1:                                   # full im2col: one copy, one GEMM
-        cols = _copy_rows(_windows(xp, oh, ow, ks, s, d))
+    if ks[0] == 1 or s[0] != 1 or (n > 1 and oh * ow <= 400):     # full im2col: one copy, one GEMM
+        # (for a batch of small images too: one GEMM over all their pixels beats a small GEMM per
+        # image and kernel row -- measured at 14x14 and 7x7; at 28x28 and up the row copy wins)
+        cols = np.ascontiguousarray(_windows(xp, oh, ow, ks, s, d))
         return np.matmul(cols.reshape(n * oh * ow, ks[0] * ks[1] * c), w.reshape(-1, m))
     # stride 1 along H: patches over the kernel width for every padded row, then
     # kernel row i is the same buffer read from row i*dh on (a contiguous slice)
     st = xp.strides
-    rows = _copy_rows(as_strided(xp, (n, hp, ow, ks[1], c),
+    rows = np.ascontiguousarray(as_strided(xp, (n, hp, ow, ks[1], c),
                                  (st[0], st[1], s[1] * st[2], d[1] * st[2], st[3]), writeable=False))
     flat = rows.reshape(n, hp * ow, ks[1] * c)
     wr = w.reshape(ks[0], ks[1] * c, m)
     span = oh * ow
-    acc = np.matmul(flat[:, 0:span], wr[0])
-    tmp = np.empty_like(acc) if ks[0] > 1 else None
-    for i in range(1, ks[0]):
-        off = i * d[0] * ow
-        np.matmul(flat[:, off:off + span], wr[i], out=tmp)
-        acc += tmp
+    acc = np.empty((n, span, m), np.result_type(flat.dtype, wr.dtype))
+    tmp = np.empty((span, m), acc.dtype) if ks[0] > 1 else None
+    for b in range(n):      # 2-D products: numpy's batched matmul leaves BLAS for these strided slices
+        np.matmul(flat[b, 0:span], wr[0], out=acc[b])
+        for i in range(1, ks[0]):
+            off = i * d[0] * ow
+            np.matmul(flat[b, off:off + span], wr[i], out=tmp)
+            acc[b] += tmp
     return acc.reshape(n * span, m)
 
 
@@ -161,11 +157,8 @@ def _conv_grouped(xp: np.ndarray, w: np.ndarray, oh: int, ow: int, ks, s, d, gro
     kh, kw, cg, m = w.shape
     mg = m // group
     win = _windows(xp, oh, ow, ks, s, d)
-    if cg == 1 and mg == 1:                                       # depthwise, output rows over the cores
-        y = np.empty((n, oh, ow, c), np.result_type(win.dtype, w.dtype))
-        wk = w.reshape(kh, kw, c)
-        parallel_rows(lambda lo, hi: np.einsum("nhwijc,ijc->nhwc", win[:, lo:hi], wk, out=y[:, lo:hi]),
-                      oh, y.size * kh * kw)
+    if cg == 1 and mg == 1:                                       # depthwise
+        y = np.einsum("nhwijc,ijc->nhwc", win, w.reshape(kh, kw, c))
         return y.reshape(n * oh * ow, m)
     p = n * oh * ow
     # one copy: (G, N, OH, OW, KH, KW, Cg), so each group's patches are one GEMM operand

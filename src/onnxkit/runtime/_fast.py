@@ -17,8 +17,6 @@ from typing import Callable
 
 import numpy as np
 
-from ..ops._parallel import MIN_WORK, parallel_rows
-
 __all__ = ["fast_call"]
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -53,39 +51,6 @@ def _fits(a: np.ndarray, b: np.ndarray) -> bool:
     return all(y == 1 or x == y for x, y in zip(sa[len(sa) - len(sb):], sb))
 
 
-def _rows(a: np.ndarray, b: np.ndarray | None):
-    """``(a2, b2, b_split)``: ``a`` as rows (its leading dims flattened, a view)
-    and ``b`` as what each row block reads -- itself when it broadcasts over
-    the rows, or rows of its own when it has ``a``'s shape -- or None when the
-    operands do not split that way."""
-    if a.ndim == 0 or not a.flags.c_contiguous:
-        return None
-    a2 = a.reshape(-1, a.shape[-1]) if a.ndim > 1 else a.reshape(-1, 1)
-    if b is None:
-        return a2, None, False
-    if b.shape == a.shape and b.flags.c_contiguous:
-        return a2, b.reshape(a2.shape), True
-    if all(d == 1 for d in b.shape[:-1]) and (a.ndim > 1 or b.size == 1):
-        return a2, b.reshape(b.shape[-1:] if b.ndim else ()), False
-    return None
-
-
-def _split(f: Callable, a: np.ndarray, b: np.ndarray | None, out: np.ndarray) -> np.ndarray | None:
-    """``f(a[, b], out=out)`` over row blocks on all cores; None when it does
-    not split (the caller runs it whole)."""
-    r = _rows(a, b)
-    if r is None:
-        return None
-    a2, b2, b_split = r
-    o2 = out.reshape(a2.shape)
-    if b2 is None:
-        parallel_rows(lambda lo, hi: f(a2[lo:hi], out=o2[lo:hi]), a2.shape[0], a.size)
-    else:
-        parallel_rows(lambda lo, hi: f(a2[lo:hi], b2[lo:hi] if b_split else b2, out=o2[lo:hi]),
-                      a2.shape[0], a.size)
-    return out
-
-
 def fast_call(op: str, kernel: Callable, n_inputs: int) -> tuple[Callable, Callable | None, bool] | None:
     """``(call, inplace, commutative)`` for an ai.onnx op at opset >= 7 without
     attributes, or None when the op has no direct form.  ``inplace(a, b)``
@@ -94,37 +59,19 @@ def fast_call(op: str, kernel: Callable, n_inputs: int) -> tuple[Callable, Calla
         u = _UNARY[op]
 
         def call(x):
-            if x.dtype not in _FLOATS:
-                return kernel(x)
-            if x.size >= MIN_WORK:
-                r = _split(u, x, None, np.empty_like(x))
-                if r is not None:
-                    return r
-            return u(x)
+            return u(x) if x.dtype in _FLOATS else kernel(x)
 
         def inplace(x):
-            if x.dtype not in _FLOATS:
-                return None
-            if x.size >= MIN_WORK and _split(u, x, None, x) is not None:
-                return x
-            return u(x, out=x)
+            return u(x, out=x) if x.dtype in _FLOATS else None
         return call, inplace, False
     if op in _BINARY and n_inputs == 2:
         f = _BINARY[op]
 
         def call2(a, b):
-            if a.dtype is not b.dtype or a.dtype not in _FLOATS:
-                return kernel(a, b)
-            if a.size >= MIN_WORK and _fits(a, b):
-                r = _split(f, a, b, np.empty_like(a))
-                if r is not None:
-                    return r
-            return f(a, b)
+            return f(a, b) if a.dtype is b.dtype and a.dtype in _FLOATS else kernel(a, b)
 
         def inplace2(a, b):
             if a.dtype is b.dtype and a.dtype in _FLOATS and _fits(a, b):
-                if a.size >= MIN_WORK and _split(f, a, b, a) is not None:
-                    return a
                 return f(a, b, out=a)
             return None
         return call2, inplace2, op in _COMMUTATIVE
