@@ -22,7 +22,7 @@ def _model():
     w = b.initializer(np.arange(16, dtype=np.float32).reshape(4, 4), "w")
     y = b.node("Identity", b.node("MatMul", x, w))
     b.node("Relu", x)                                   # dead
-    b.output(b.node("Relu", y), "y")
+    b.output(b.node("Relu", y), "y", dtype="float", shape=["n", 4])
     return b.model(opset=21)
 
 

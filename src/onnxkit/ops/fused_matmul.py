@@ -81,7 +81,9 @@ def fused_matmul(a: np.ndarray, b: np.ndarray, bias: np.ndarray | None = None, *
         raise ValueError(f"FusedMatMul takes a 2-D B, got shape {list(b.shape)}")
     bt = b.T if transB else b
     if a.dtype in _FAST and b.dtype == a.dtype and (bias is None or bias.dtype == a.dtype):
-        if a.ndim >= 2:
+        if a.ndim == 2 and a.flags.aligned and b.flags.aligned:     # the common small case, no reshapes
+            y = np.matmul(a, bt)
+        elif a.ndim >= 2:
             y = matmul_2d_weight(a, bt)
         else:
             y = np.matmul(aligned(a), aligned(bt))

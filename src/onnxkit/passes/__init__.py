@@ -108,10 +108,15 @@ class PassManager:
         for p in self.passes:
             report.changes.setdefault(p.name, 0)
             report.seconds.setdefault(p.name, 0.0)
+        # a pass that found nothing to do need not look again until another pass changes the model
+        changes = 0                                  # how many pass runs changed the model so far
+        clean_at: dict[int, int] = {}                # pass index -> ``changes`` when it last found nothing
         for _ in range(self.max_rounds):
             report.rounds += 1
             changed = False
-            for p in self.passes:
+            for i, p in enumerate(self.passes):
+                if clean_at.get(i) == changes:
+                    continue
                 t0 = time.perf_counter()
                 try:
                     c = bool(p(model))
@@ -125,7 +130,10 @@ class PassManager:
                 report.seconds[p.name] += time.perf_counter() - t0
                 if c:
                     report.changes[p.name] += 1
+                    changes += 1
                     changed = True
+                else:
+                    clean_at[i] = changes
             if not changed:
                 break
         report.nodes_after = _count(model)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import weakref
 from typing import Any, Iterator
@@ -34,7 +35,7 @@ class Pass:
     @classmethod
     def create(cls, **options: Any) -> Pass:
         """Construct with the options this pass's ``__init__`` takes."""
-        params = inspect.signature(cls.__init__).parameters
+        params = _init_params(cls)
         return cls(**{k: v for k, v in options.items() if k in params})
 
     def __call__(self, model: Model) -> bool:
@@ -56,6 +57,15 @@ class Pass:
 
     def apply(self, graph: Graph, model: Model, opsets: dict[str, int]) -> bool:
         raise NotImplementedError
+
+
+@functools.lru_cache(maxsize=None)
+def _init_params(cls: type) -> frozenset:
+    """The keyword names a pass class's ``__init__`` takes (inspect is slow:
+    once per class, not per Session)."""
+    if cls.__init__ is object.__init__:
+        return frozenset()
+    return frozenset(inspect.signature(cls.__init__).parameters)
 
 
 def _norm(opsets: dict[str, int]) -> dict[str, int]:
@@ -151,8 +161,8 @@ def replace_value(graph: Graph, old: Value, new: Value) -> None:
                 graph.outputs[i] = ident.outputs[0]
             else:
                 new.name = old.name
-                if new.type is None:
-                    new.type = old.type
+                if new.type is None or (old.shape is not None and new.shape is None):
+                    new.type = old.type         # the graph's declared interface stays as it was
 
 
 def remove_nodes(graph: Graph, nodes: list[Node]) -> None:

@@ -65,19 +65,21 @@ class Session:
     def __init__(self, model_or_path: Any, *, seed: int | None = None,
                  optimize: str | int = "runtime") -> None:
         from ..passes import optimize as _optimize
-        model = _as_model(model_or_path)
-        if model is not model_or_path:      # loaded here: its unaligned weights read aligned, once
-            from .._io import read_unaligned_weights
-            read_unaligned_weights(model)
+        model = self._load(model_or_path)
         self._seed = seed
-        self._source = model                # the model as given, for run_intermediate
+        # the model as given, for run_intermediate: a Model is optimized as a copy; a model
+        # loaded here is optimized in place and loaded again if the graph as written is asked for
+        self._given = model_or_path
         self._plain: Plan | None = None
         self.optimize_report = None
         if optimize not in ("none", 0):     # a copy sharing the weights; constants folded once, any size
             try:
-                model, self.optimize_report = _optimize(model, optimize, report=True, fold_limit=1 << 40)
+                model, self.optimize_report = _optimize(model, optimize, report=True, fold_limit=1 << 40,
+                                                        inplace=model is not model_or_path)
             except OptimizeError as e:      # run the graph as written: slower, never different
                 warnings.warn(f"{e}; running the model unoptimized", RuntimeWarning, stacklevel=2)
+                if model is not model_or_path:          # half rewritten in place: load it again
+                    model = self._load(model_or_path)
         self.model = model
         self._plan = self._make_plan(model)
         g = self.model.graph
@@ -97,6 +99,14 @@ class Session:
                 except Exception:
                     continue
                 self._fast_check[v.name] = (dt, tuple(d if isinstance(d, int) else None for d in t.shape.dims))
+
+    @staticmethod
+    def _load(model_or_path: Any) -> Model:
+        model = _as_model(model_or_path)
+        if model is not model_or_path:      # loaded here: its unaligned weights read aligned, once
+            from .._io import read_unaligned_weights
+            read_unaligned_weights(model)
+        return model
 
     def _make_plan(self, model: Model) -> Plan:
         opsets = {("" if k == "ai.onnx" else k): v for k, v in model.opset_imports.items()}
@@ -120,7 +130,10 @@ class Session:
         plan = self._plan
         if return_intermediate:         # every value of the model as written: run it unoptimized
             if self._plain is None:
-                self._plain = self._make_plan(self._source) if self._source is not self.model else plan
+                if self.optimize_report is None:
+                    self._plain = plan
+                else:
+                    self._plain = self._make_plan(self._load(self._given))
             plan = self._plain
         env = self._bind(feeds)
         if plan is not self._plan:      # the same inputs, as values of the unoptimized graph
@@ -164,7 +177,7 @@ class Session:
         return list(self.last_profile or ())
 
     def _bind(self, feeds: Mapping[str, Any]) -> dict:
-        if not isinstance(feeds, Mapping):
+        if type(feeds) is not dict and not isinstance(feeds, Mapping):
             raise InvalidInputError(f"feeds must be a dict of input name -> array, not {type(feeds).__name__}")
         env: dict = {}
         for name, x in feeds.items():
