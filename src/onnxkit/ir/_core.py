@@ -350,7 +350,8 @@ class Node:
     def subgraphs(self) -> list[Graph]:
         out: list[Graph] = []
         for a in self.attributes.values():
-            out.extend(a.subgraphs())
+            if a.type == AttributeType.GRAPH or a.type == AttributeType.GRAPHS:   # (hot: every pass walks it)
+                out.extend(a.subgraphs())
         return out
 
     def __repr__(self) -> str:

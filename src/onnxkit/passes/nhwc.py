@@ -98,8 +98,12 @@ class NhwcConv(Pass):
         last = chain[-1]
         xh = self._twin(graph, x, node, twins)
         zh = self._twin(graph, residual, chain[1], twins) if residual is not None else None
-        packed = make_constant(graph, np.ascontiguousarray(w.transpose(2, 3, 1, 0)),
-                               f"{wv.name or 'weight'}_hwio")
+        hwio = w.transpose(2, 3, 1, 0)
+        if w.shape[2:] != (1, 1) or int(node.attr("group", 1)) != 1:
+            hwio = np.ascontiguousarray(hwio)       # the layout the patch GEMMs read
+        # (a 1x1 filter stays as stored: the kernel's (C, M) operand is then its transposed
+        # view, which BLAS reads as such -- no copy at load, none per run)
+        packed = make_constant(graph, hwio, f"{wv.name or 'weight'}_hwio")
         attrs: dict = {"group": int(node.attr("group", 1))}
         if act:
             attrs["activation"] = act
