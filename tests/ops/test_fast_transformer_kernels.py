@@ -377,3 +377,33 @@ def test_fused_matmul_shape_rule():
     onnxkit.infer_shapes(model)
     y = model.graph.outputs[0]
     assert y.dtype == DataType.FLOAT and list(y.shape.dims) == ["n", 7, 40]
+
+
+@pytest.mark.parametrize("mask", ["none", "float", "bool", "dead_rows"])
+def test_attention_without_qk_output_computes_in_place_the_same(mask):
+    """keep_qk=False (nobody reads output 3) runs the softmax in the product's
+    buffer; Y must equal the path that keeps the product, to the bit pattern of
+    the same operations."""
+    from onnxkit.ops.nn_attention import attention
+    rng = np.random.default_rng(3)
+    q, k, v = (rng.standard_normal((2, 3, 5, 8)).astype(np.float32) for _ in range(3))
+    m = None
+    if mask == "float":
+        m = rng.standard_normal((2, 1, 1, 5)).astype(np.float32)
+    elif mask == "bool":
+        m = rng.random((5, 5)) > 0.3
+    elif mask == "dead_rows":
+        m = np.zeros((1, 1, 5, 5), np.float32)
+        m[..., 2, :] = -np.inf                   # a fully masked query row gives zeros
+    kept = attention(q, k, v, m)
+    y, _, _, qk = attention(q, k, v, m, keep_qk=False)
+    assert qk is None
+    np.testing.assert_allclose(y, kept[0], rtol=1e-6, atol=1e-7)
+    s = q @ k.swapaxes(-1, -2) / np.sqrt(8)
+    if m is not None:
+        s = s + (np.where(m, 0, -np.inf) if m.dtype == bool else m)
+    mx = s.max(-1, keepdims=True)
+    p = np.exp(s - np.where(np.isneginf(mx), 0, mx))
+    tot = p.sum(-1, keepdims=True)
+    want = (p / np.where(tot == 0, 1, tot)) @ v
+    np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-6)

@@ -67,13 +67,15 @@ def _allowed_bias(q_len: int, kv_len: int, offset, is_causal: bool, left: int, r
 _F32 = np.dtype(np.float32)
 
 
-def _attention_f32(q, k, v, attn_mask, is_causal, scale, left, right, want_probs):
+def _attention_f32(q, k, v, attn_mask, is_causal, scale, left, right, want_probs, keep_raw=True):
     """The common float32 case (4-D Q/K/V with as many query as key/value heads,
     no cache, no softcap), with as few passes over the [B, H, q, kv] scores as
     numpy allows: the scale folded into Q (the smaller operand), K read
     transposed by BLAS (no copy), the bias added into a fresh scores buffer
-    (the raw product stays intact for output 3), the softmax in place.
-    Returns (Y, raw scaled Q K^T, probabilities when ``want_probs``)."""
+    (the raw product stays intact for output 3 unless ``keep_raw`` is false:
+    then everything happens in the product's buffer), the softmax in place.
+    Returns (Y, raw scaled Q K^T -- None without ``keep_raw`` --, probabilities
+    when ``want_probs``)."""
     b, h, q_len, dh = q.shape
     kv_len = k.shape[2]
     s = np.float32(scale if scale is not None else 1.0 / np.sqrt(dh))
@@ -90,7 +92,10 @@ def _attention_f32(q, k, v, attn_mask, is_causal, scale, left, right, want_probs
     if frontier is not None:
         bias = frontier if bias is None else bias + frontier
     masked = bias is not None
-    scores = np.add(raw, bias, dtype=_F32) if masked else raw
+    if masked and not keep_raw and np.broadcast_shapes(raw.shape, bias.shape) == raw.shape:
+        scores = np.add(raw, bias, out=raw)      # a fresh 2 MB buffer per call costs as much as the add
+    else:
+        scores = np.add(raw, bias, dtype=_F32) if masked else raw
     mx = np.max(scores, axis=-1, keepdims=True)
     dead = None
     if masked:
@@ -99,7 +104,7 @@ def _attention_f32(q, k, v, attn_mask, is_causal, scale, left, right, want_probs
             mx[dead] = 0                                             # fully masked rows give zeros
         else:
             dead = None
-    if masked:
+    if masked or not keep_raw:
         scores -= mx
     else:
         scores = np.subtract(raw, mx)
@@ -107,15 +112,18 @@ def _attention_f32(q, k, v, attn_mask, is_causal, scale, left, right, want_probs
     total = np.sum(scores, axis=-1, keepdims=True)
     if dead is not None:
         total[total == 0] = 1
-    scores /= total
+    scores *= np.reciprocal(total, out=total)    # one division per row, not per score
     y = np.matmul(scores, v)
-    return y, raw, (scores if want_probs else None)
+    return y, (raw if keep_raw else None), (scores if want_probs else None)
 
 
 def attention(q, k, v, attn_mask=None, past_key=None, past_value=None, nonpad_kv_seqlen=None, *,
               is_causal=0, kv_num_heads=None, q_num_heads=None, qk_matmul_output_mode=0, scale=None,
-              softcap=0.0, softmax_precision=None, left_window_size=-1, right_window_size=-1):
-    """Scaled dot-product attention: (Y, present_key, present_value, qk_matmul_output)."""
+              softcap=0.0, softmax_precision=None, left_window_size=-1, right_window_size=-1,
+              keep_qk=True):
+    """Scaled dot-product attention: (Y, present_key, present_value, qk_matmul_output).
+    ``keep_qk=False`` (the caller does not read qk_matmul_output) lets the float32
+    path compute the softmax in the product's own buffer; the 4th output is then None."""
     if q.dtype == _F32 and k.dtype == _F32 and v.dtype == _F32 and past_key is None and past_value is None \
             and nonpad_kv_seqlen is None and not (softcap and softcap > 0) and qk_matmul_output_mode in (0, 3) \
             and softmax_precision in (None, 1) and q.ndim in (3, 4) and q.ndim == k.ndim == v.ndim \
@@ -126,7 +134,8 @@ def attention(q, k, v, attn_mask=None, past_key=None, past_value=None, nonpad_kv
             q, k, v = _heads(q, q_num_heads), _heads(k, kv_num_heads), _heads(v, kv_num_heads)
         if q.shape[1] == k.shape[1] == v.shape[1] and q.shape[0] == k.shape[0] == v.shape[0]:
             y, raw, probs = _attention_f32(q, k, v, attn_mask, is_causal, scale, int(left_window_size),
-                                           int(right_window_size), qk_matmul_output_mode == 3)
+                                           int(right_window_size), qk_matmul_output_mode == 3,
+                                           keep_raw=keep_qk and qk_matmul_output_mode == 0)
             qk_out = probs if qk_matmul_output_mode == 3 else raw
             if three_d:
                 y = y.transpose(0, 2, 1, 3).reshape(y.shape[0], y.shape[2], -1)
@@ -204,12 +213,13 @@ def attention(q, k, v, attn_mask=None, past_key=None, past_value=None, nonpad_kv
 @kernel("Attention", 23)
 def attention_23(q, k, v, attn_mask=None, past_key=None, past_value=None, nonpad_kv_seqlen=None, *,
                  is_causal=0, kv_num_heads=None, q_num_heads=None, qk_matmul_output_mode=0, scale=None,
-                 softcap=0.0, softmax_precision=None, left_window_size=-1, right_window_size=-1):
+                 softcap=0.0, softmax_precision=None, left_window_size=-1, right_window_size=-1,
+                 keep_qk=True):
     return attention(q, k, v, attn_mask, past_key, past_value, nonpad_kv_seqlen, is_causal=is_causal,
                      kv_num_heads=kv_num_heads, q_num_heads=q_num_heads,
                      qk_matmul_output_mode=qk_matmul_output_mode, scale=scale, softcap=softcap,
                      softmax_precision=softmax_precision, left_window_size=left_window_size,
-                     right_window_size=right_window_size)
+                     right_window_size=right_window_size, keep_qk=keep_qk)
 
 
 @shape("Attention", 23)

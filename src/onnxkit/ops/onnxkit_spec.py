@@ -24,5 +24,10 @@ shape("LayerNormalization", 1, domain=DOMAIN)(layer_norm_shape)
 kernel("Gelu", 1, domain=DOMAIN)(gelu)
 shape("Gelu", 1, domain=DOMAIN)(same_as_input)
 
-kernel("Attention", 1, domain=DOMAIN)(attention_23)
+@kernel("Attention", 1, domain=DOMAIN, context=True)
+def _attention(ctx, q, k, v, *inputs, **attrs):
+    # the standard kernel, told whether anyone reads the qk_matmul_output (4th) output
+    return attention_23(q, k, v, *inputs, keep_qk=ctx.output_present(3), **attrs)
+
+
 shape("Attention", 1, domain=DOMAIN)(attention_shape)
