@@ -15,7 +15,7 @@ from onnx import TensorProto, helper, numpy_helper
 import onnxkit
 from onnxkit.passes import optimize
 
-from .test_fuse_gemm import assert_same_as_unoptimized, count, make, model_bytes, ort_run, vi
+from ._helpers import assert_same_as_unoptimized, count, make, model_bytes, ort_run, vi
 
 RNG = np.random.default_rng(4)
 B, NH, S, D = 2, 3, 5, 4

@@ -13,7 +13,7 @@ from onnx import TensorProto, helper, numpy_helper
 import onnxkit
 from onnxkit.passes import optimize
 
-from .test_fuse_gemm import assert_same_as_unoptimized, count, model_bytes, ort_run
+from ._helpers import assert_same_as_unoptimized, count, model_bytes, ort_run
 
 RNG = np.random.default_rng(0)
 

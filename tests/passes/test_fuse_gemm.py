@@ -1,7 +1,4 @@
-"""FuseMatMulAdd: MatMul + Add -> Gemm only where Gemm means the same thing.
-
-Also holds the helpers the fusion tests share (count, the unoptimized-run
-oracle, onnxruntime on a model)."""
+"""FuseMatMulAdd: MatMul + Add -> Gemm only where Gemm means the same thing."""
 
 from __future__ import annotations
 
@@ -13,46 +10,9 @@ from onnx import TensorProto, helper, numpy_helper
 import onnxkit
 from onnxkit.passes import optimize
 
+from ._helpers import assert_same_as_unoptimized, count, make, model_bytes, ort_run, vi
+
 RNG = np.random.default_rng(1)
-
-
-# ------------------------------------------------------------ shared helpers
-def count(model, op_type: str, domain: str | None = None) -> int:
-    return sum(1 for n in model.graph.all_nodes()
-               if n.op_type == op_type and (domain is None or (n.domain or "") == domain))
-
-
-def model_bytes(model) -> bytes:
-    return onnxkit.to_bytes(model)
-
-
-def assert_same_as_unoptimized(original, optimized, feeds, rtol=1e-6, atol=1e-6):
-    """The optimized model's outputs equal the original's run as written."""
-    want = onnxkit.Session(original, optimize="none").run(None, feeds)
-    got = onnxkit.Session(optimized, optimize="none").run(None, feeds)
-    assert len(got) == len(want)
-    for g, w in zip(got, want):
-        assert g.shape == w.shape and g.dtype == w.dtype
-        np.testing.assert_allclose(g, w, rtol=rtol, atol=atol)
-
-
-def ort_run(model, feeds):
-    ort = pytest.importorskip("onnxruntime")
-    data = model if isinstance(model, bytes) else model.SerializeToString()
-    so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    return ort.InferenceSession(data, so, providers=["CPUExecutionProvider"]).run(None, feeds)
-
-
-def make(nodes, inputs, outputs, inits=(), opset=17):
-    g = helper.make_graph(nodes, "g", inputs, outputs, list(inits))
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
-    m.ir_version = 8
-    return m
-
-
-def vi(name, shape, t=TensorProto.FLOAT):
-    return helper.make_tensor_value_info(name, t, shape)
 
 
 # ----------------------------------------------------------------- the tests

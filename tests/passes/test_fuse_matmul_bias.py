@@ -15,7 +15,7 @@ from onnxkit.ir import DataType, Graph, Model, Node, Tensor, TensorType, Value
 from onnxkit.passes import optimize
 from onnxkit.passes.fuse_matmul_bias import FuseMatMulBias
 
-from .test_fuse_gemm import assert_same_as_unoptimized, count, make, ort_run, vi
+from ._helpers import assert_same_as_unoptimized, count, make, ort_run, vi
 
 RNG = np.random.default_rng(7)
 DOM = "ai.onnxkit"

@@ -12,7 +12,7 @@ import pytest
 
 import onnxkit
 from onnxkit import GraphBuilder
-from onnxkit.ir import ExternalTensor, Graph, Model, Node, Tensor, Value, clone_model
+from onnxkit.ir import ExternalTensor, Graph, Model, Node, Value, clone_model
 from onnxkit.passes import LEVELS, Pass, PassManager, optimize, passes_for
 
 

@@ -33,7 +33,7 @@ import numpy as np
 from ..errors import OnnxkitError
 from ..ir import Graph, Model, Node, Value
 from ._base import Pass, const_array, is_output, opset_of, remove_nodes, replace_value, unique_name
-from .fuse_gemm import FLOAT_TYPES, fused_domain, is_op, other_input, rank_of, scalar_of, sole_reader
+from ._match import FLOAT_TYPES, fused_domain, is_op, rank_of, scalar_of, sole_reader
 
 __all__ = ["FuseAttention"]
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..ir import Graph, Model
 from ._base import Pass, const_array, is_output, make_constant, remove_nodes, replace_value
-from .fuse_gemm import FLOAT_TYPES, is_op, sole_reader
+from ._match import FLOAT_TYPES, is_op, sole_reader
 
 __all__ = ["FuseConvBatchNorm"]
 

@@ -22,7 +22,7 @@ import math
 
 from ..ir import Graph, Model, Node, Value
 from ._base import Pass, opset_of, remove_nodes, replace_value
-from .fuse_gemm import FLOAT_TYPES, fused_domain, is_op, other_input, scalar_of, sole_reader
+from ._match import FLOAT_TYPES, fused_domain, is_op, other_input, scalar_of, sole_reader
 
 __all__ = ["FuseGelu"]
 

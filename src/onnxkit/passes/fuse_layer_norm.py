@@ -24,7 +24,7 @@ import numpy as np
 
 from ..ir import DataType, Graph, Model, Node, Value
 from ._base import Pass, const_array, is_output, make_constant, opset_of, remove_nodes, replace_value
-from .fuse_gemm import FLOAT_TYPES, fused_domain, is_op, other_input, rank_of, scalar_of, sole_reader
+from ._match import FLOAT_TYPES, fused_domain, is_op, other_input, rank_of, scalar_of, sole_reader
 
 __all__ = ["FuseLayerNorm"]
 
