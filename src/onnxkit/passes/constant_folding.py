@@ -66,12 +66,12 @@ class ConstantFolding(Pass):
         functions = {(f.domain, f.name, f.overload or ""): f for f in model.functions}
         initializers = (model.ir_version or 0) >= 4
         changed = False
-        plan = Plan(Graph(), base, functions)
+        plan = _Lazy(lambda: Plan(Graph(), base, functions))     # made only if something folds
         for g in model.graph.all_graphs():
             changed |= self._fold(g, plan, initializers)
         for f in model.functions:
             opsets = {**base, **{("" if k == "ai.onnx" else k): v for k, v in f.opset_imports.items()}}
-            fplan = Plan(Graph(), opsets, functions)
+            fplan = _Lazy(lambda opsets=opsets: Plan(Graph(), opsets, functions))
             for g in f.graph.all_graphs():
                 changed |= self._fold(g, fplan, False)
         return changed
@@ -90,7 +90,7 @@ class ConstantFolding(Pass):
                 continue
             if not is_deterministic(node) or self._too_big(node):
                 continue
-            results = _run(plan, node)
+            results = _run(plan.get(), node)
             if results is None or any(
                     r.nbytes > self.fold_limit for r in results if r is not None):
                 continue
@@ -109,6 +109,18 @@ class ConstantFolding(Pass):
                 if int(np.prod(s.numpy(), dtype=np.int64)) * itemsize > self.fold_limit:
                     return True
         return False
+
+
+class _Lazy:
+    """A value made on first ``get()``."""
+
+    def __init__(self, make) -> None:
+        self._make, self._value = make, None
+
+    def get(self):
+        if self._value is None:
+            self._value = self._make()
+        return self._value
 
 
 def _run(plan, node: Node) -> list | None:
