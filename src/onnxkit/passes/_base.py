@@ -10,6 +10,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from ..ir import DataType, Graph, Model, Node, Tensor, TensorType, Value
+from ..runtime._plan import normalize_opsets
 
 __all__ = ["Pass", "RUNTIME_DOMAIN", "const_array", "is_constant", "is_output", "make_constant", "opset_of",
            "replace_value", "remove_nodes", "unique_name", "use_runtime_domain"]
@@ -47,10 +48,10 @@ class Pass:
     def graphs(self, model: Model) -> Iterator[tuple[Graph, dict[str, int]]]:
         """(graph, opsets in force) for the main graph, its subgraphs and the
         function bodies."""
-        base = _norm(model.opset_imports)
+        base = normalize_opsets(model.opset_imports)
         tops = [(model.graph, base)]
         for f in model.functions:
-            tops.append((f.graph, {**base, **_norm(f.opset_imports)}))
+            tops.append((f.graph, {**base, **normalize_opsets(f.opset_imports)}))
         for top, opsets in tops:
             for g in (top.all_graphs() if self.subgraphs else [top]):
                 yield g, opsets
@@ -66,10 +67,6 @@ def _init_params(cls: type) -> frozenset:
     if cls.__init__ is object.__init__:
         return frozenset()
     return frozenset(inspect.signature(cls.__init__).parameters)
-
-
-def _norm(opsets: dict[str, int]) -> dict[str, int]:
-    return {("" if k == "ai.onnx" else k): v for k, v in opsets.items()}
 
 
 def opset_of(opsets: dict[str, int], domain: str = "") -> int:

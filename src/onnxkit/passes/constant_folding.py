@@ -60,17 +60,17 @@ class ConstantFolding(Pass):
         self.fold_limit = fold_limit
 
     def __call__(self, model: Model) -> bool:
-        from ..runtime._plan import Plan
+        from ..runtime._plan import Plan, model_functions, normalize_opsets
 
-        base = {("" if k == "ai.onnx" else k): v for k, v in model.opset_imports.items()}
-        functions = {(f.domain, f.name, f.overload or ""): f for f in model.functions}
+        base = normalize_opsets(model.opset_imports)
+        functions = model_functions(model)
         initializers = (model.ir_version or 0) >= 4
         changed = False
         plan = _Lazy(lambda: Plan(Graph(), base, functions))     # made only if something folds
         for g in model.graph.all_graphs():
             changed |= self._fold(g, plan, initializers)
         for f in model.functions:
-            opsets = {**base, **{("" if k == "ai.onnx" else k): v for k, v in f.opset_imports.items()}}
+            opsets = {**base, **normalize_opsets(f.opset_imports)}
             fplan = _Lazy(lambda opsets=opsets: Plan(Graph(), opsets, functions))
             for g in f.graph.all_graphs():
                 changed |= self._fold(g, fplan, False)

@@ -22,9 +22,19 @@ from ..ir import AttributeType, Graph, Node, Value, aligned
 from ..ops._registry import KernelContext, find_kernel
 from ._fast import fast_call
 
-__all__ = ["Plan", "describe_value"]
+__all__ = ["Plan", "describe_value", "model_functions", "normalize_opsets"]
 
 _MAX_FUNCTION_DEPTH = 64
+
+
+def normalize_opsets(opsets: dict[str, int]) -> dict[str, int]:
+    """Opset imports keyed as the registry keys them ("ai.onnx" is "")."""
+    return {("" if k == "ai.onnx" else k): v for k, v in opsets.items()}
+
+
+def model_functions(model) -> dict:
+    """A model's local functions by (domain, name, overload), as Plan takes them."""
+    return {(f.domain, f.name, f.overload or ""): f for f in model.functions}
 
 
 class _GraphAttr:
@@ -207,7 +217,7 @@ class Plan:
                     binding[name] = list(ad.default) if isinstance(ad.default, tuple) else ad.default
         binding.update(attrs)
         opsets = dict(self.opsets)
-        opsets.update({("" if k == "ai.onnx" else k): v for k, v in fn.opset_imports.items()})
+        opsets.update(normalize_opsets(fn.opset_imports))
         return Plan(fn.graph, opsets, self.functions, rng=self.rng, attr_binding=binding,
                     depth=self.depth + 1, where=f"{self.where + ' > ' if self.where else ''}function "
                                                  f"{fn.domain}.{fn.name} (node {node.name!r})")
@@ -288,8 +298,7 @@ class Plan:
                     try:
                         args.append(env[v])
                     except KeyError:
-                        raise RunError(f"{self._where(step)}: input {v.name!r} has no value "
-                                       "(not a graph input, initializer or earlier output)") from None
+                        raise self._no_value(step, v) from None
             t0 = time.perf_counter() if profile is not None else 0.0
             results = self._call(step, args, env)
             if profile is not None:
@@ -351,14 +360,19 @@ class Plan:
                 raise
             for v in st.inputs:
                 if v is not None and v not in env:
-                    raise RunError(f"{self._where(st)}: input {v.name!r} has no value "
-                                   "(not a graph input, initializer or earlier output)") from None
-            args = [env.get(v) for v in st.inputs]
-            what = str(e) if isinstance(e, OnnxkitError) else f"{type(e).__name__}: {e}"
-            raise RunError(f"{self._where(st)} failed: {what}\n  inputs: {_describe_args(args)}") from e
+                    raise self._no_value(st, v) from None
+            raise self._failed(st, e, [env.get(v) for v in st.inputs]) from e
         finally:
             env.pop(None, None)
         return env
+
+    def _no_value(self, step: _Step, v: Value) -> RunError:
+        return RunError(f"{self._where(step)}: input {v.name!r} has no value "
+                        "(not a graph input, initializer or earlier output)")
+
+    def _failed(self, step: _Step, e: Exception, args: list) -> RunError:
+        what = str(e) if isinstance(e, OnnxkitError) else f"{type(e).__name__}: {e}"
+        return RunError(f"{self._where(step)} failed: {what}\n  inputs: {_describe_args(args)}")
 
     @staticmethod
     def _normalize(r: Any, n_out: int) -> tuple:
@@ -388,8 +402,7 @@ class Plan:
         except RunError:
             raise               # from a nested plan: it already names the node, path included
         except Exception as e:  # a kernel's failure: say which node and on what
-            what = str(e) if isinstance(e, OnnxkitError) else f"{type(e).__name__}: {e}"
-            raise RunError(f"{self._where(step)} failed: {what}\n  inputs: {_describe_args(args)}") from e
+            raise self._failed(step, e, args) from e
         return self._normalize(r, n_out)
 
     def run_subgraph(self, outer_env: dict, inputs) -> list:

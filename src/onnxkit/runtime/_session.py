@@ -12,7 +12,7 @@ import numpy as np
 from ..defs import type_string
 from ..errors import InvalidInputError, OptimizeError, RunError
 from ..ir import DataType, Model, TensorType, Type, Value
-from ._plan import Plan, describe_value
+from ._plan import Plan, describe_value, model_functions, normalize_opsets
 
 __all__ = ["NodeArg", "NodeProfile", "Session", "run"]
 
@@ -109,9 +109,8 @@ class Session:
         return model
 
     def _make_plan(self, model: Model) -> Plan:
-        opsets = {("" if k == "ai.onnx" else k): v for k, v in model.opset_imports.items()}
-        functions = {(f.domain, f.name, f.overload or ""): f for f in model.functions}
-        return Plan(model.graph, opsets, functions, rng=np.random.default_rng(self._seed))
+        return Plan(model.graph, normalize_opsets(model.opset_imports), model_functions(model),
+                    rng=np.random.default_rng(self._seed))
 
     # description ---------------------------------------------------------
     def get_inputs(self) -> list[NodeArg]:
@@ -139,7 +138,7 @@ class Session:
         if plan is not self._plan:      # the same inputs, as values of the unoptimized graph
             by_name = {v.name: v for v in plan.graph.inputs}
             env = {by_name[v.name]: a for v, a in env.items()}
-        fed = [a for a in env.values()]
+        fed = list(env.values())
         names = list(output_names) if output_names is not None else list(self._outputs)
         for n in names:
             if n not in self._outputs and not return_intermediate:
