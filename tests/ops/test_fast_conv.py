@@ -110,6 +110,19 @@ def test_activation_keeps_nan():
     assert np.isnan(apply_activation(y.copy(), "Relu", [])[0])
 
 
+def test_im2col_in_pieces(monkeypatch):
+    """A batch whose patches pass the copy budget goes a few images at a time, same result."""
+    import onnxkit.ops.fused_conv as fc
+    x = rng.standard_normal((5, 3, 15, 15)).astype(np.float32)
+    wt = rng.standard_normal((8, 3, 7, 7)).astype(np.float32)
+    attrs = dict(kernel_shape=[7, 7], pads=[3, 3, 3, 3], strides=[2, 2])
+    whole = nhwc_conv(_nhwc(x), _pack(wt), **attrs)
+    monkeypatch.setattr(fc, "_IM2COL_BYTES", 2 * 8 * 8 * 7 * 7 * 3 * 4)      # two images per piece
+    pieces = nhwc_conv(_nhwc(x), _pack(wt), **attrs)
+    np.testing.assert_allclose(pieces, whole, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(_nchw(pieces), conv(x, wt, None, **attrs), rtol=1e-4, atol=1e-4)
+
+
 def test_bad_weight_shape_is_an_error():
     with pytest.raises(ValueError, match="does not fit"):
         nhwc_conv(np.zeros((1, 4, 4, 3), np.float32), np.zeros((3, 3, 2, 4), np.float32))
@@ -122,6 +135,9 @@ POOLS = [
     dict(kernel_shape=[3, 2], strides=[1, 2], dilations=[2, 1], pads=[2, 0, 1, 1]),
     dict(kernel_shape=[3, 3], auto_pad="SAME_UPPER", strides=[2, 2]),
     dict(kernel_shape=[1, 3]),
+    dict(kernel_shape=[2, 2], pads=[2, 2, 2, 2]),                        # corner windows all padding
+    dict(kernel_shape=[3, 3], strides=[3, 2], dilations=[2, 2], ceil_mode=1, pads=[1, 0, 2, 1]),
+    dict(kernel_shape=[4, 4], strides=[3, 3], pads=[1, 1, 1, 1], ceil_mode=1),
 ]
 
 
