@@ -142,3 +142,21 @@ def test_identity_in_subgraph_goes():
                         decl="float[2,3,4] x, bool c", feeds={**X, "c": np.array(True)})
     assert changed
     assert [n.op_type for n in m.graph.nodes[0].attr("then_branch")] == ["Neg"]
+
+
+@pytest.mark.parametrize("to,goes", [("FLOAT", True), ("float", True), ("INT32", False), ("NOT_A_TYPE", False)])
+def test_cast_1_type_names(to, goes):
+    """Cast-1 names its type as a string: a cast to the input's own type goes, others stay,
+    and a name that is no type is left for the kernel to report (the pass does not crash)."""
+    from onnx import TensorProto, helper
+    node = helper.make_node("Cast", ["x"], ["t"])
+    node.attribute.append(helper.make_attribute("to", to))
+    g = helper.make_graph([node, helper.make_node("Abs", ["t"], ["y"])], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+                          [helper.make_tensor_value_info("y", TensorProto.UNDEFINED, None)])
+    m = onnxkit.load(helper.make_model(g, opset_imports=[helper.make_opsetid("", 5)], ir_version=3)
+                     .SerializeToString())
+    assert RemoveIdentities()(m) is goes
+    assert [n.op_type for n in m.graph] == (["Abs"] if goes else ["Cast", "Abs"])
+    if to != "NOT_A_TYPE":
+        out = onnxkit.Session(m, optimize="none").run(None, {"x": np.array([2.7, -1.2], np.float32)})[0]
+        assert out.tolist() == ([2, 1] if to == "INT32" else [np.float32(2.7), np.float32(1.2)])

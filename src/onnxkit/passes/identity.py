@@ -29,6 +29,7 @@ from typing import Callable
 import numpy as np
 
 from ..ir import Graph, Node, Value
+from ..ops.cast import to_datatype
 from ._base import Pass, const_array, is_output, opset_of, replace_value
 from .constant_folding import subgraph_outputs
 
@@ -95,9 +96,13 @@ def _dropout(node: Node, opset: int) -> Value | None:
 def _cast(node: Node, opset: int) -> Value | None:
     x = node.inputs[0]
     to = node.attr("to")
-    if x.dtype is None or to is None or int(x.dtype) != int(to):
+    if x.dtype is None or to is None:
         return None
-    return x
+    try:
+        to = to_datatype(to)            # an int, or a type name in Cast-1
+    except (KeyError, ValueError, TypeError):
+        return None                     # not a type: the kernel reports it when the node runs
+    return x if int(x.dtype) == int(to) else None
 
 
 def _cast_like(node: Node, opset: int) -> Value | None:
