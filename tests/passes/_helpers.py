@@ -1,5 +1,6 @@
-"""Helpers the fusion tests share: counting ops, the unoptimized-run oracle,
-onnxruntime on a model, and onnx.helper shorthands."""
+"""Helpers the pass tests share: running one pass against the model as
+written, counting ops, the unoptimized-run oracle, onnxruntime on a model, and
+onnx.helper shorthands."""
 
 from __future__ import annotations
 
@@ -8,6 +9,35 @@ import pytest
 from onnx import TensorProto, helper
 
 import onnxkit
+
+#: the header of the text-syntax models the basic passes' tests write
+H = '<ir_version: 10, opset_import: ["" : 21]>\n'
+
+
+def ops(model) -> list[str]:
+    """The main graph's op types, in order."""
+    return [n.op_type for n in model.graph]
+
+
+def check_pass(pass_, text: str, feeds_list, *, infer: bool = False, seed: int | None = None):
+    """Parse ``text``, run ``pass_`` on it (after shape inference when
+    ``infer``), and assert that for every feeds dict the result gives exactly
+    what the model as written gives (dtype, shape, values) and that the graph
+    outputs keep their names.  Returns (the rewritten model, what the pass returned)."""
+    m = onnxkit.parse(text)
+    if infer:
+        onnxkit.infer_shapes(m)
+    changed = pass_(m)
+    for feeds in feeds_list:
+        want = onnxkit.Session(onnxkit.parse(text), optimize="none", seed=seed).run(None, feeds)
+        got = onnxkit.Session(m, optimize="none", seed=seed).run(None, feeds)
+        assert len(got) == len(want)
+        for a, b in zip(got, want):
+            assert a.dtype == b.dtype and a.shape == b.shape
+            np.testing.assert_array_equal(a, b)
+    assert [o.name for o in m.graph.outputs] == [o.name for o in onnxkit.parse(text).graph.outputs]
+    return m, changed
+
 
 def count(model, op_type: str, domain: str | None = None) -> int:
     return sum(1 for n in model.graph.all_nodes()

@@ -15,25 +15,15 @@ from onnxkit.passes._base import const_array
 from onnxkit.passes.constant_folding import ConstantFolding
 from onnxkit.passes.dce import DeadCodeElimination
 
-H = '<ir_version: 10, opset_import: ["" : 21]>\n'
+from ._helpers import H, check_pass
+from ._helpers import ops as _ops
+
 X = {"x": (np.arange(12, dtype=np.float32).reshape(3, 4) - 5) / 2}
 
 
 def _check(body, decl="float[3,4] x", out="y", inits="", feeds=X, header=H, **options):
     text = header + f"g ({decl}) => ({out}) {inits} {{ {body} }}"
-    m = onnxkit.parse(text)
-    changed = ConstantFolding(**options)(m)
-    want = onnxkit.Session(onnxkit.parse(text), optimize="none").run(None, feeds)
-    got = onnxkit.Session(m, optimize="none").run(None, feeds)
-    for a, b in zip(got, want):
-        assert a.dtype == b.dtype
-        np.testing.assert_array_equal(a, b)
-    assert [o.name for o in m.graph.outputs] == [o.name for o in onnxkit.parse(text).graph.outputs]
-    return m, changed
-
-
-def _ops(m):
-    return [n.op_type for n in m.graph]
+    return check_pass(ConstantFolding(**options), text, [feeds])
 
 
 def test_constant_chain_folds_into_one_initializer():

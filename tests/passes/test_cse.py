@@ -8,24 +8,15 @@ import numpy as np
 import onnxkit
 from onnxkit.passes.cse import SMALL, CommonSubexpressions
 
-H = '<ir_version: 10, opset_import: ["" : 21]>\n'
+from ._helpers import H, check_pass
+from ._helpers import ops as _ops
+
 X = {"x": (np.arange(12, dtype=np.float32).reshape(3, 4) - 5) / 2}
 
 
 def _check(body, decl="float[3,4] x", out="y", inits="", feeds=X):
     text = H + f"g ({decl}) => ({out}) {inits} {{ {body} }}"
-    m = onnxkit.parse(text)
-    changed = CommonSubexpressions()(m)
-    want = onnxkit.Session(onnxkit.parse(text), optimize="none", seed=1).run(None, feeds)
-    got = onnxkit.Session(m, optimize="none", seed=1).run(None, feeds)
-    for a, b in zip(got, want):
-        np.testing.assert_array_equal(a, b)
-    assert [o.name for o in m.graph.outputs] == [o.name for o in onnxkit.parse(text).graph.outputs]
-    return m, changed
-
-
-def _ops(m):
-    return [n.op_type for n in m.graph]
+    return check_pass(CommonSubexpressions(), text, [feeds], seed=1)
 
 
 def test_equal_nodes_and_their_chains_merge():

@@ -9,23 +9,14 @@ import pytest
 import onnxkit
 from onnxkit.passes.identity import RemoveIdentities
 
-H = '<ir_version: 10, opset_import: ["" : 21]>\n'
+from ._helpers import H, check_pass
+
 X = {"x": (np.arange(24, dtype=np.float32).reshape(2, 3, 4) - 7) / 3}
 
 
 def _check(body, decl="float[2,3,4] x", out="float[2,3,4] y", inits="", feeds=X, infer=False):
     text = H + f"g ({decl}) => ({out}) {inits} {{ {body} }}"
-    m = onnxkit.parse(text)
-    if infer:
-        onnxkit.infer_shapes(m)
-    changed = RemoveIdentities()(m)
-    want = onnxkit.Session(onnxkit.parse(text), optimize="none").run(None, feeds)
-    got = onnxkit.Session(m, optimize="none").run(None, feeds)
-    for a, b in zip(got, want):
-        assert a.dtype == b.dtype and a.shape == b.shape
-        np.testing.assert_array_equal(a, b)
-    assert [o.name for o in m.graph.outputs] == [o.name for o in onnxkit.parse(text).graph.outputs]
-    return m, changed
+    return check_pass(RemoveIdentities(), text, [feeds], infer=infer)
 
 
 NOOPS = {

@@ -11,23 +11,12 @@ import onnxkit
 from onnxkit.passes import optimize
 from onnxkit.passes.shape_folding import ShapeFolding
 
-H = '<ir_version: 10, opset_import: ["" : 21]>\n'
-
-
-def _ops(m):
-    return [n.op_type for n in m.graph]
+from ._helpers import H, check_pass
+from ._helpers import ops as _ops
 
 
 def _check(text, feeds_list):
-    m = onnxkit.parse(text)
-    changed = ShapeFolding()(m)
-    for feeds in feeds_list:
-        want = onnxkit.Session(onnxkit.parse(text), optimize="none").run(None, feeds)
-        got = onnxkit.Session(m, optimize="none").run(None, feeds)
-        for a, b in zip(got, want):
-            assert a.dtype == b.dtype
-            np.testing.assert_array_equal(a, b)
-    return m, changed
+    return check_pass(ShapeFolding(), text, feeds_list)
 
 
 def test_shape_of_static_value_folds():
