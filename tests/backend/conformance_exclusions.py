@@ -1,7 +1,10 @@
 """Conformance cases onnxkit does not pass, each with its reason.
 
-The one list of known exclusions (see tests/backend/test_conformance.py: they
-run as expected failures, so a case that starts passing must leave the list).
+The one list of known exclusions (see tests/backend/test_conformance.py): the
+cases in EXCLUDED run as expected failures, so a case that starts passing must
+leave the list; the cases in DEGENERATE have expected data that no float32
+runtime can match on every host, and are replaced by a test of what the data
+can tell (REPLACEMENTS in test_conformance.py).
 """
 
 _RANDOM = ("Bernoulli draws random numbers: the expected output is one particular draw of "
@@ -19,4 +22,15 @@ EXCLUDED: dict[str, str] = {
                                  "onnx's runner compares sequence elements with len(), which a 0-d array "
                                  "has not: the comparison raises TypeError for every backend (onnxkit's "
                                  "output equals the expected one)"),
+}
+
+DEGENERATE: dict[str, str] = {
+    "test_squeezenet_cpu": (
+        "the 'light' model's constant weights make all 1000 logits equal to ~9.48e9 in exact "
+        "arithmetic, where float32's spacing is 1024: which logits tie at the maximum depends on "
+        "the convolutions' summation order (BLAS kernel, host CPU), and the expected Softmax "
+        "(0.001 everywhere) holds only when all 1000 tie; on an AMD EPYC without AVX-512 onnxkit "
+        "gave 32 ties (0.03125 each). Replaced by test_squeezenet_logits_against_float64: the "
+        "logits within float32 rounding of a float64 evaluation (onnx.reference), whose Softmax "
+        "is the expected 0.001"),
 }
