@@ -4,10 +4,13 @@ on dense grids, float64 numpy references, the kernels' own general paths
 
 Covers: float32 erf/Erf and Gelu, Softmax/LogSoftmax, LayerNormalization,
 MatMul/Gemm (flattened 3-D products, unaligned and transposed operands),
-Attention's float32 path, and ai.onnxkit FusedMatMul."""
+Attention's float32 path, ai.onnxkit FusedMatMul (every path against the spec
+ops it stands for), and the plan's direct ufunc calls (runtime/_fast.py)
+against the registered kernels."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import ml_dtypes
@@ -21,6 +24,7 @@ from onnxkit.ops.fused_matmul import fused_matmul
 from onnxkit.ops.math_activation import erf_f32, gelu, gelu_inplace
 from onnxkit.ops.math_matmul import gemm, matmul
 from onnxkit.ops.nn_attention import attention
+from onnxkit.runtime import _fast
 
 RNG = np.random.default_rng(3)
 _math_erf = np.vectorize(math.erf, otypes=[np.float64])
@@ -407,3 +411,177 @@ def test_attention_without_qk_output_computes_in_place_the_same(mask):
     tot = p.sum(-1, keepdims=True)
     want = (p / np.where(tot == 0, 1, tot)) @ v
     np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------- FusedMatMul: every path x every attribute
+# A product of small cases against the spec ops it stands for (MatMul, Add, the
+# activation), those computed in float64 for the float fast paths and at the same dtype
+# for the general one.  The path each case took is recorded, and each path must meet
+# every value of every attribute it can take.
+
+FMM_LAYOUTS = {"1-D": (16,), "2-D": (7, 16), "2-D unaligned": (7, 16), "3-D": (2, 7, 16),
+               "3-D strided": (2, 7, 16), "4-D": (2, 2, 3, 16)}
+FMM_BIASES = {"none": None, "[N]": (40,), "[1, N]": (1, 40), "[2, 1, N]": (2, 1, 40)}
+FMM_ACTIVATIONS = [("", "none"), ("Relu", "none"), ("Tanh", "none"), ("Sigmoid", "none"), ("Gelu", "none"),
+                   ("Gelu", "tanh")]
+FMM_DTYPES = ["float32", "float64", "float16"]
+
+
+def _fmm_a(layout, dtype):
+    shape = FMM_LAYOUTS[layout]
+    if layout == "3-D strided":                     # every other row of a bigger buffer
+        return (2 * RNG.standard_normal((2, 14, 16))).astype(dtype)[:, ::2]
+    a = (2 * RNG.standard_normal(shape)).astype(dtype)
+    return _unaligned(a) if layout == "2-D unaligned" else a
+
+
+def _spec_ops(a, b, bias, transB, activation, approximate):
+    y = _kernel("MatMul", 13)(a, b.T if transB else b)
+    if bias is not None:
+        y = _kernel("Add", 14)(y, bias)
+    if activation == "Gelu":
+        return _kernel("Gelu", 20)(y, approximate=approximate)
+    return _kernel(activation, 14)(y) if activation else y
+
+
+def _as_float64(t):
+    return None if t is None else t.astype(np.float64)
+
+
+@pytest.fixture(scope="module")
+def fused_matmul_runs():
+    """(case dict, path, error) for the whole product; the path is told by which of
+    math_matmul's functions the kernel called (none: its own 2-D or 1-D product)."""
+    import onnxkit.ops.fused_matmul as fm
+    runs = []
+    for layout, dtype, transB, bias_kind, (act, approx) in itertools.product(
+            FMM_LAYOUTS, FMM_DTYPES, [0, 1], FMM_BIASES, FMM_ACTIVATIONS):
+        a = _fmm_a(layout, dtype)
+        b = RNG.standard_normal((40, 16) if transB else (16, 40)).astype(dtype)
+        shape = FMM_BIASES[bias_kind]
+        bias = None if shape is None else RNG.standard_normal(shape).astype(dtype)
+        called = []
+        with pytest.MonkeyPatch.context() as mp:
+            for name in ("matmul_2d_weight", "matmul"):
+                mp.setattr(fm, name, _noting(called, name, getattr(fm, name)))
+            got = fm.fused_matmul(a, b, bias, transB=transB, activation=act, approximate=approx)
+        path = "general" if "matmul" in called else "flattened GEMM" if called else "direct GEMM"
+        if path == "general":
+            want = _spec_ops(a, b, bias, transB, act, approx)
+        else:
+            want = _spec_ops(_as_float64(a), _as_float64(b), _as_float64(bias), transB, act, approx)
+        err = np.inf
+        if got.dtype == a.dtype and got.shape == want.shape:
+            err = float(np.abs(got.astype(np.float64) - want).max() / (1 + np.abs(want).max()))
+        case = dict(layout=layout, dtype=dtype, transB=transB, bias=bias_kind, activation=(act, approx))
+        runs.append((case, path, err))
+    return runs
+
+
+def _noting(notes: list, note: str, fn):
+    """``fn``, appending ``note`` to ``notes`` at each call."""
+    def wrapper(*args, **kwargs):
+        notes.append(note)
+        return fn(*args, **kwargs)
+    return wrapper
+
+
+_ALL_FMM = dict(layout=set(FMM_LAYOUTS), dtype=set(FMM_DTYPES), transB={0, 1}, bias=set(FMM_BIASES),
+                activation=set(FMM_ACTIVATIONS))
+#: the attribute values each path can take
+FMM_PATHS = {
+    "direct GEMM": {**_ALL_FMM, "layout": {"1-D", "2-D"}, "dtype": {"float32", "float64"}},
+    "flattened GEMM": {**_ALL_FMM, "layout": set(FMM_LAYOUTS) - {"1-D", "2-D"}, "dtype": {"float32", "float64"}},
+    "general": {**_ALL_FMM, "dtype": {"float16"}},
+}
+#: the error allowed, relative to the result's scale: float32 rounding against float64,
+#: and none where the general path must compute exactly as the spec ops
+FMM_TOLERANCE = {"float32": 2e-6, "float64": 1e-13, "float16": 0.0}
+
+
+@pytest.mark.parametrize("path", FMM_PATHS)
+def test_fused_matmul_path_matches_spec_ops(fused_matmul_runs, path):
+    runs = [(case, err) for case, p, err in fused_matmul_runs if p == path]
+    bad = [(case, err) for case, err in runs if not err <= FMM_TOLERANCE[case["dtype"]]]
+    assert runs and not bad, f"{len(bad)} of {len(runs)} cases differ, e.g.\n" + "\n".join(
+        f"  {c} (error {e:.2g})" for c, e in bad[:8])
+
+
+@pytest.mark.parametrize("path", FMM_PATHS)
+def test_fused_matmul_path_meets_every_attribute(fused_matmul_runs, path):
+    seen = {dim: {case[dim] for case, p, _ in fused_matmul_runs if p == path} for dim in _ALL_FMM}
+    assert seen == FMM_PATHS[path]
+
+
+# ------------------------------------ the plan's direct ufunc calls (runtime/_fast.py)
+# fast_call gives the plan a direct numpy call (and an in-place form) for hot element-wise
+# ops; each must give exactly what the registered kernel gives -- the same dtype, shape,
+# values and errors -- for every dtype, the fast ones and those it hands back to the
+# kernel, and write in place only when the result has the first operand's shape and dtype.
+
+_FAST_DTYPES = {"float32": np.float32, "float64": np.float64, "float16": np.float16, "int32": np.int32}
+_BINARY_SHAPES = [((3, 4), (3, 4)), ((3, 4), (4,)), ((3, 4), (3, 1)), ((3, 4), ()), ((4,), (3, 4)),
+                  ((3, 1), (1, 4))]
+
+
+def _operand(shape, dtype):
+    v = RNG.uniform(0.5, 3, shape) * RNG.choice([-1, 1], shape)      # no zeros: integer Div is defined
+    return np.asarray(v).astype(dtype)
+
+
+def _same_behaviour(fn, want_fn, *args):
+    """fn(*args) equals want_fn(*args) exactly, or both raise the same kind of error."""
+    try:
+        want = want_fn(*[a.copy() for a in args])
+    except Exception as e:                  # noqa: BLE001 - an op the dtype does not have
+        with pytest.raises(type(e)):
+            fn(*args)
+        return None
+    got = fn(*args)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
+    return want
+
+
+@pytest.mark.parametrize("dtype", _FAST_DTYPES)
+@pytest.mark.parametrize("op", sorted(_fast._UNARY))
+def test_fast_unary_call_is_the_kernel(op, dtype):
+    kernel = _kernel(op, 21)
+    call, inplace, commutative = _fast.fast_call(op, kernel, 1)
+    assert not commutative
+    x = _operand((3, 4), _FAST_DTYPES[dtype])
+    with np.errstate(all="ignore"):
+        want = _same_behaviour(call, kernel, x)
+        buf = x.copy()
+        out = inplace(buf)
+    if dtype in ("float32", "float64"):
+        assert out is buf
+        np.testing.assert_array_equal(out, want)
+    else:
+        assert out is None and np.array_equal(buf, x)            # left for the kernel, untouched
+
+
+@pytest.mark.parametrize("dtypes", [("float32", "float32"), ("float64", "float64"), ("float16", "float16"),
+                                    ("int32", "int32"), ("float32", "float64")])
+@pytest.mark.parametrize("shapes", _BINARY_SHAPES, ids=str)
+@pytest.mark.parametrize("op", sorted(_fast._BINARY))
+def test_fast_binary_call_is_the_kernel(op, shapes, dtypes):
+    kernel = _kernel(op, 21)
+    call, inplace, commutative = _fast.fast_call(op, kernel, 2)
+    assert commutative == (op in ("Add", "Mul"))
+    a, b = (_operand(s, _FAST_DTYPES[d]) for s, d in zip(shapes, dtypes))
+    want = _same_behaviour(call, kernel, a, b)
+    buf = a.copy()
+    out = inplace(buf, b)
+    fast = dtypes[0] == dtypes[1] and dtypes[0] in ("float32", "float64")
+    if fast and want.shape == a.shape:
+        assert out is buf
+        np.testing.assert_array_equal(out, want)
+    else:
+        assert out is None and np.array_equal(buf, a)
+
+
+def test_fast_call_declines_what_it_has_no_direct_form_for():
+    assert _fast.fast_call("Relu", _kernel("Relu", 21), 2) is None      # wrong arity
+    assert _fast.fast_call("Add", _kernel("Add", 21), 1) is None
+    assert _fast.fast_call("Pow", _kernel("Pow", 21), 2) is None        # no direct form
