@@ -7,7 +7,8 @@ from __future__ import annotations
 from ..ir import DataType, Graph, Model, Node, Value
 from ._base import RUNTIME_DOMAIN, const_array, is_output, opset_of, use_runtime_domain
 
-__all__ = ["FLOAT_TYPES", "fused_domain", "is_op", "other_input", "rank_of", "scalar_of", "sole_reader"]
+__all__ = ["FLOAT_TYPES", "fused_domain", "is_op", "other_input", "rank_of", "refers_to_attributes", "scalar_of",
+           "sole_reader"]
 
 FLOAT_TYPES = (DataType.FLOAT, DataType.FLOAT16, DataType.DOUBLE, DataType.BFLOAT16)
 
@@ -15,6 +16,13 @@ FLOAT_TYPES = (DataType.FLOAT, DataType.FLOAT16, DataType.DOUBLE, DataType.BFLOA
 def is_op(node: Node | None, op_type: str) -> bool:
     """``node`` is the standard-domain op ``op_type``."""
     return node is not None and node.op_type == op_type and node.domain in ("", "ai.onnx")
+
+
+def refers_to_attributes(node: Node | None) -> bool:
+    """Whether an attribute of ``node`` refers to an attribute of the enclosing
+    function (``alpha = @a``).  Its value is known only at each call (``node.attr``
+    gives None), so a pass that reads the node's attributes leaves it as it is."""
+    return node is not None and any(a.ref_attr_name is not None for a in node.attributes.values())
 
 
 def rank_of(v: Value | None) -> int | None:

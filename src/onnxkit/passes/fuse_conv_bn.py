@@ -24,7 +24,7 @@ import numpy as np
 
 from ..ir import Graph, Model
 from ._base import Pass, const_array, is_output, make_constant, remove_nodes, replace_value
-from ._match import FLOAT_TYPES, is_op, sole_reader
+from ._match import FLOAT_TYPES, is_op, refers_to_attributes, sole_reader
 
 __all__ = ["FuseConvBatchNorm"]
 
@@ -60,7 +60,7 @@ class FuseConvBatchNorm(Pass):
             bn = sole_reader(graph, conv.outputs[0])
             if not is_op(bn, "BatchNormalization") or bn.inputs[0] is not conv.outputs[0]:
                 continue
-            if len(bn.inputs) != 5 or not _inference_only(bn, graph):
+            if len(bn.inputs) != 5 or refers_to_attributes(bn) or not _inference_only(bn, graph):
                 continue
             w = const_array(conv.inputs[1])
             has_b = len(conv.inputs) > 2 and conv.inputs[2] is not None

@@ -27,6 +27,7 @@ import numpy as np
 from ..ir import Graph, Model, Node, Value, aligned
 from ._base import RUNTIME_DOMAIN, Pass, const_array, is_output, make_constant, replace_value, \
     use_runtime_domain
+from ._match import refers_to_attributes
 
 __all__ = ["FuseMatMulBias"]
 
@@ -83,7 +84,7 @@ class FuseMatMulBias(Pass):
         return True
 
     def _from_gemm(self, graph: Graph, node: Node) -> bool:
-        if node.attr("transA", 0) or node.attr("alpha", 1.0) != 1.0:
+        if refers_to_attributes(node) or node.attr("transA", 0) or node.attr("alpha", 1.0) != 1.0:
             return False
         a, b = node.inputs[0], node.inputs[1]
         c = node.inputs[2] if len(node.inputs) > 2 else None
@@ -241,7 +242,7 @@ def _fits(a: Value, w: np.ndarray) -> bool:
 def _transposed_const(v: Value) -> tuple[np.ndarray | None, int]:
     """(W, 1) when ``v`` is Transpose(W) of a constant 2-D W, else (None, 0)."""
     p = v.producer()
-    if p is None or p.op_type != "Transpose" or p.domain not in ("", "ai.onnx"):
+    if p is None or p.op_type != "Transpose" or p.domain not in ("", "ai.onnx") or refers_to_attributes(p):
         return None, 0
     perm = p.attr("perm")
     if perm is not None and list(perm) != [1, 0]:

@@ -29,6 +29,7 @@ import numpy as np
 from ..ir import Graph, Model, Node, TensorType, Value
 from ._base import Pass, RUNTIME_DOMAIN, const_array, is_output, make_constant, opset_of, remove_nodes, \
     replace_value, unique_name, use_runtime_domain
+from ._match import refers_to_attributes
 
 __all__ = ["NhwcConv"]
 
@@ -68,6 +69,8 @@ class NhwcConv(Pass):
     def _conv(self, graph: Graph, node: Node, opsets, twins, exits) -> bool:
         ins = list(node.inputs) + [None] * (3 - len(node.inputs))
         x, wv, b = ins[:3]
+        if refers_to_attributes(node):            # strides, pads ... known only at each call
+            return False
         w = const_array(wv)
         if x is None or w is None or w.ndim != 4 or np.dtype(w.dtype) not in _FLOATS:
             return False
@@ -125,6 +128,8 @@ class NhwcConv(Pass):
     def _max_pool(self, graph: Graph, node: Node, twins, exits) -> bool:
         if len(node.outputs) > 1 and (node.outputs[1].uses() or is_output(graph, node.outputs[1])):
             return False                                      # Indices wanted
+        if refers_to_attributes(node):
+            return False
         ks = node.attr("kernel_shape")
         if ks is None or len(ks) != 2:
             return False
@@ -191,7 +196,7 @@ def _scalar(v: Value | None, default: float) -> float | None:
 
 def _activation(node: Node, opsets) -> tuple[str, list[float]] | None:
     """(name, params) of an activation NhwcConv can fuse, or None."""
-    if node.domain not in ("", "ai.onnx"):
+    if node.domain not in ("", "ai.onnx") or refers_to_attributes(node):
         return None
     op = node.op_type
     if op == "Relu" or op == "Sigmoid" or op == "HardSwish":
