@@ -276,24 +276,61 @@ def _tensor_type_text(t: TensorBase) -> str:
     return s
 
 
-def format_tensor(t: TensorBase | None, name: str | None = None) -> str:
-    """A tensor constant: ``float[2] name {1,2}`` (the name left out when empty)."""
+def format_tensor(t: TensorBase | None, name: str | None = None, weights: bool = True) -> str:
+    """A tensor constant: ``float[2] name {1,2}`` (the name left out when empty);
+    without ``weights``, a big tensor's values are ``{...}``."""
     if t is None:
         return "undefined..."
     name = t.name if name is None else name
     s = _tensor_type_text(t)
     if name:
         s += " " + quote_id(name)
-    return s + _tensor_data(t)
+    return s + (" {...}" if not weights and _is_big(t) else _tensor_data(t))
+
+
+#: tensors of at most this many values are printed in full even without ``weights``
+#: (shapes, axes, scalars: the constants a reader needs to follow the graph)
+SMALL_TENSOR = 16
+
+
+def _is_big(t: TensorBase) -> bool:
+    return int(np.prod(t.shape, dtype=np.int64)) > SMALL_TENSOR if t.shape is not None else True
+
+
+def tensor_summary(t: TensorBase) -> str:
+    """``9,408 values: min -0.51, max 0.49, mean 0.0012, 0.1% zeros`` (reads the data)."""
+    n = int(np.prod(t.shape, dtype=np.int64)) if t.shape is not None else 0
+    text = f"{n:,} values"
+    try:
+        a = t.numpy()
+    except Exception as e:  # a summary is for reading: say why there is none, go on
+        return f"{text}, data not readable ({' '.join(str(e).split())[:120]})"
+    if isinstance(t, ExternalTensor) or (isinstance(t, ProtoTensor) and t.proto.data_location == 1):
+        text += " (external data)"
+    if a.size == 0 or a.dtype.kind not in "biufV" and a.dtype.kind != "c":
+        return text
+    x = a.reshape(-1)
+    try:
+        if x.dtype.kind == "c":
+            x = np.abs(x)
+        elif x.dtype.kind not in "fiub" or x.dtype == np.float16:
+            x = x.astype(np.float32)        # bfloat16, float8, int4 ...: through float32
+    except (TypeError, ValueError):
+        return text
+    with np.errstate(all="ignore"):
+        zeros = 100.0 * (x.size - np.count_nonzero(x)) / x.size
+        return (f"{text}: min {float(x.min()):.4g}, max {float(x.max()):.4g}, "
+                f"mean {float(x.mean(dtype=np.float64)):.4g}, {zeros:.3g}% zeros")
 
 
 # ---------------------------------------------------------------- printer
 
 
 class _Printer:
-    def __init__(self, graphs: list[Graph], extra: Iterable[Value] = ()) -> None:
+    def __init__(self, graphs: list[Graph], extra: Iterable[Value] = (), weights: bool = True) -> None:
         self.out: list[str] = []
         self.names = _auto_names(graphs, extra)
+        self.weights = weights
 
     def name(self, v: Value) -> str:
         """A value's name; an unnamed one gets the name serialization would give it."""
@@ -327,7 +364,7 @@ class _Printer:
         elif typ == AttributeType.STRING:
             self.w(quote(_as_str(v)))
         elif typ == AttributeType.TENSOR:
-            self.w(format_tensor(v))
+            self.w(format_tensor(v, weights=self.weights))
         elif typ == AttributeType.GRAPH:
             self.graph(v if v is not None else Graph(), indent)
         elif typ == AttributeType.TYPE_PROTO:
@@ -341,7 +378,7 @@ class _Printer:
             items = [quote(_as_str(x)) for x in v or ()]
             self.w(("[" + ", ".join(items) if items else "") + "]")
         elif typ == AttributeType.TENSORS:
-            self.w("[" + ", ".join(format_tensor(x) for x in v or ()) + "]")
+            self.w("[" + ", ".join(format_tensor(x, weights=self.weights) for x in v or ()) + "]")
         elif typ == AttributeType.GRAPHS:
             self.w("[")
             for i, g in enumerate(v or ()):
@@ -399,8 +436,20 @@ class _Printer:
         self.w(") => (")
         self.w(", ".join(self.value_info(v, out_info.get(i)) for i, v in enumerate(g.outputs)))
         self.w(") ")
-        extra = [_initializer_text(v) for v in g.initializers.values()]
-        extra += [self.value_info(v) for v in _value_info_values(g)]
+        big = [] if self.weights else [v for v in g.initializers.values() if _is_big(v.const_value)]
+        if big:     # one entry a line, each big weight as its type and a summary in a comment
+            pad = "\n" + " " * (indent + 6)
+            entries = [(_initializer_text(v), "") if not _is_big(v.const_value) else
+                       (_tensor_type_text(v.const_value) + " " + quote_id(self.name(v)),
+                        "   # " + tensor_summary(v.const_value)) for v in g.initializers.values()]
+            entries += [(self.value_info(v), "") for v in _value_info_values(g)]
+            body = "".join(pad + text + ("," if i < len(entries) - 1 else "") + note
+                           for i, (text, note) in enumerate(entries))
+            self.w("\n" + " " * (indent + 3) + "<" + body + "\n" + " " * (indent + 3) + ">\n")
+            extra = None
+        else:
+            extra = [_initializer_text(v) for v in g.initializers.values()]
+            extra += [self.value_info(v) for v in _value_info_values(g)]
         if extra:
             self.w("\n" + " " * (indent + 3) + "<" + ", ".join(extra) + ">\n")
         self.w("{\n")
@@ -512,13 +561,19 @@ def _graphs_of(obj: Any) -> list[Graph]:
     return []  # to_text refuses it
 
 
-def to_text(obj: Model | Graph | Function | Node) -> str:
+def to_text(obj: Model | Graph | Function | Node, *, weights: bool = True) -> str:
     """The ONNX text syntax of a model, graph, function or node, exactly as
     ``onnx.printer.to_text`` writes the serialized object.
 
     Unnamed values are printed under the names serialization would give them.
+    ``weights=False`` leaves out the values of tensors of more than
+    :data:`SMALL_TENSOR` values: an initializer is then written as its type and
+    name (as a value_info would be) with a summary of its values in a comment,
+    a tensor attribute's values as ``{...}``; such text is for reading, and
+    parses back without those values.
     """
-    p = _Printer(_graphs_of(obj), (*obj.inputs, *obj.outputs) if isinstance(obj, Node) else ())
+    p = _Printer(_graphs_of(obj), (*obj.inputs, *obj.outputs) if isinstance(obj, Node) else (),
+                 weights=weights)
     if isinstance(obj, Model):
         p.model(obj)
     elif isinstance(obj, Graph):
