@@ -147,10 +147,14 @@ def test_bad_file_gives_format_error_naming_the_file(tmp_path):
     assert "bad.onnx" in str(e.value) and e.value.offset == 0
 
 
-def test_empty_file_is_an_empty_model(tmp_path):
+def test_empty_file_is_no_model(tmp_path):
+    # protobuf reads 0 bytes as an empty message (onnx.load too); as a model that is
+    # always a mistake (a failed download, a truncated copy): load says so
     p = tmp_path / "empty.onnx"
     p.write_bytes(b"")
-    assert onnxkit.to_bytes(onnxkit.load(p)) == b""
+    assert onnxkit.load_proto(p).to_bytes() == b""
+    with pytest.raises(onnxkit.errors.FormatError, match="empty.onnx: empty"):
+        onnxkit.load(p)
 
 
 def test_save_refuses_external_location_outside_folder(tmp_path):

@@ -74,7 +74,39 @@ def load(source, *, base_dir: str | None = None) -> Model:
             and not hasattr(source, "read"):
         base_dir = os.path.dirname(os.path.abspath(os.fspath(source)))
     mp = load_proto(source)
+    if mp.graph is None and not mp.opset_import and _is_empty_file(source):
+        # protobuf reads no bytes as an empty message; a model file of 0 bytes is a failed
+        # download or copy, never a model (bytes in memory are taken as they come)
+        raise FormatError(f"{os.fspath(source)}: empty (0 bytes), not an ONNX model")
     return serde.deserialize_model(mp, base_dir, ExternalFiles())
+
+
+def _is_empty_file(source) -> bool:
+    if isinstance(source, (bytes, bytearray, memoryview)) or hasattr(source, "read"):
+        return False
+    try:
+        return os.path.getsize(os.fspath(source)) == 0
+    except (OSError, TypeError):
+        return False
+
+
+def external_data_problems(model: Model) -> list[str]:
+    """Why each external tensor of ``model`` cannot be read (a missing file, bytes
+    past its end, a size that does not fit the tensor); empty when all can.
+    The files are mapped and measured, not read."""
+    from .ir._tensor import ExternalTensor, ProtoTensor
+
+    problems = []
+    for g in model.all_graphs():
+        tensors = [v.const_value for v in g.initializers.values()]
+        tensors += [a.value for n in g for a in n.attributes.values() if isinstance(a.value, TensorBase)]
+        for t in tensors:
+            if isinstance(t, ExternalTensor) or (isinstance(t, ProtoTensor) and t.proto.data_location == 1):
+                try:
+                    t.raw_view()
+                except OnnxkitError as e:
+                    problems.append(str(e))
+    return problems
 
 
 def to_proto(model: Model):

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..ir import (DataType, ExternalTensor, MapType, OpaqueType, OptionalType, SequenceType,
                   SparseTensor, TensorBase, TensorType, Type, UnknownType, Value)
+from ..errors import OnnxkitError
 from ..ir._tensor import resolve_location
 from ..proto import IR_VERSION
 
@@ -143,6 +144,11 @@ def _check_external(t: ExternalTensor, label: str, report: Report) -> None:
     elif os.path.islink(os.path.join(t.base_dir, loc)):
         report("external-data", f"{label} keeps its data in {loc!r}, which is a symbolic link; "
                                 "onnx refuses links: copy the file there instead", name)
+    else:   # the file is there: its bytes must cover the tensor (mapped and measured, not read)
+        try:
+            t.raw_view()
+        except OnnxkitError as e:
+            report("external-data", f"{label}: {e}", name)
 
 
 def check_sparse(s: SparseTensor, label: str, report: Report) -> None:

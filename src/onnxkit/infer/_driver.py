@@ -21,7 +21,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from ..defs import get_schema
-from ..errors import InferenceError
+from ..errors import DataSizeError, ExternalDataError, InferenceError
 from ..ir import AttributeType, DataType, Graph, Node, OptionalType, SequenceType, TensorType, Type, Value
 from ..ir._tensor import TensorBase
 from ..ops._registry import KernelContext, find_kernel, find_shape
@@ -388,7 +388,9 @@ class Driver:
             self.problem(e)
         except Exception as e:  # a rule's own failure: say where, go on with what is known
             err = self.error(ctx, f"the shape rule failed: {type(e).__name__}: {e}")
-            err.rule_crashed = True      # onnxkit's bug, not evidence against the model
+            # onnxkit's bug, not evidence against the model; unless the rule could not read the
+            # model's own data (a missing or short external-data file), which is the model's problem
+            err.rule_crashed = not isinstance(e, (ExternalDataError, DataSizeError))
             if self.strict:
                 raise err from e
             self.problems.append(err)

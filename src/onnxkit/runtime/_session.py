@@ -10,7 +10,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from ..defs import type_string
-from ..errors import InvalidInputError, OptimizeError, RunError
+from ..errors import ExternalDataError, InvalidInputError, OptimizeError, RunError
 from ..ir import DataType, Model, TensorType, Type, Value
 from ._plan import Plan, describe_value, model_functions, normalize_opsets
 
@@ -27,6 +27,9 @@ class NodeArg:
 
 @dataclass(frozen=True)
 class NodeProfile:
+    """One node's share of a profiled run (``Session.profile``, ``run(profile=True)``):
+    its index in the plan, name and op type, wall-clock seconds, and the shapes
+    and total bytes of its outputs."""
     index: int
     name: str
     op_type: str
@@ -64,8 +67,13 @@ class Session:
 
     def __init__(self, model_or_path: Any, *, seed: int | None = None,
                  optimize: str | int = "runtime") -> None:
+        from .._io import external_data_problems
         from ..passes import optimize as _optimize
         model = self._load(model_or_path)
+        problems = external_data_problems(model)
+        if problems:    # say so now, not as a failing optimizer pass or a failing node
+            more = f" (and {len(problems) - 1} more tensors)" if len(problems) > 1 else ""
+            raise ExternalDataError(problems[0] + more)
         self._seed = seed
         # the model as given, for run_intermediate: a Model is optimized as a copy; a model
         # loaded here is optimized in place and loaded again if the graph as written is asked for
@@ -114,9 +122,11 @@ class Session:
 
     # description ---------------------------------------------------------
     def get_inputs(self) -> list[NodeArg]:
+        """The inputs to feed (graph inputs that are not initializers): name, type, shape."""
         return [_arg(v) for v in self._inputs]
 
     def get_outputs(self) -> list[NodeArg]:
+        """The graph's outputs, in the order ``run(None, ...)`` returns them."""
         return [_arg(v) for v in self.model.graph.outputs]
 
     # running ---------------------------------------------------------------
@@ -139,6 +149,9 @@ class Session:
             by_name = {v.name: v for v in plan.graph.inputs}
             env = {by_name[v.name]: a for v, a in env.items()}
         fed = list(env.values())
+        if isinstance(output_names, str):
+            raise InvalidInputError(f"output_names must be a list of output names or None, not the "
+                                    f"string {output_names!r}; write [{output_names!r}]")
         names = list(output_names) if output_names is not None else list(self._outputs)
         for n in names:
             if n not in self._outputs and not return_intermediate:
@@ -210,15 +223,25 @@ def _arg(v: Value) -> NodeArg:
 
 def _check_input(v: Value, x: Any) -> Any:
     t = v.type
-    if not isinstance(t, TensorType) or isinstance(x, (list, dict)) or x is None:
+    if not isinstance(t, TensorType) or isinstance(x, dict) or x is None:
         return x                 # sequences, maps, optionals: passed as given
-    a = np.asarray(x)
+    plain = not isinstance(x, np.ndarray)     # a Python list, tuple or number
+    try:
+        a = np.asarray(x)
+    except (ValueError, TypeError) as e:
+        raise InvalidInputError(f"input {v.name!r}: cannot be read as a tensor "
+                                f"({type(x).__name__}: {e}); give a numpy array") from None
     want = t.elem_type
     if want is not None and want != DataType.UNDEFINED:
         try:
             expected = want.numpy_dtype
         except Exception:
             expected = None
+        if expected is not None and a.dtype != expected and plain and a.dtype.kind in "biuf" \
+                and np.can_cast(a.dtype, expected, "same_kind"):
+            b = a.astype(expected)       # Python numbers: to the declared type, if they fit
+            if a.dtype.kind == "f" or np.array_equal(b, a):
+                a = b
         if expected is not None and a.dtype != expected:
             ok = want == DataType.STRING and a.dtype.kind in "OUS"
             if not ok:
