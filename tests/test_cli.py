@@ -121,27 +121,42 @@ def test_info_on_a_model_made_by_onnx(capsys, tmp_path):
 # ---------------------------------------------------------------- print
 
 
-def test_print(capsys, rich_path):
-    pytest.importorskip("onnxkit.text")
+def test_print_summarizes_weights(capsys, rich_path):
     rc, out, err = run_cli(capsys, "print", rich_path)
     assert rc == 0 and err == ""
     assert "MatMul" in out and "Scale" in out
+    # the 1,024-value weight as its type and a summary; the 32-value bias too; no values
+    assert 'float[32,32] W,   # 1,024 values: min 0, max 0.999, mean 0.4995, 0.0977% zeros' in out
+    assert "float[32] bias   # 32 values: min 1, max 1, mean 1, 0% zeros" in out
+    assert "0.0009765625" not in out
+    # summarized text still parses (the weights become typed values without data)
+    m = onnxkit.parse(out)
+    assert "W" not in m.graph.initializers and len(m.graph) == 4
 
 
-def test_print_plumbing(capsys, monkeypatch, rich_path):
-    """The command with a stand-in printer, and without any printer."""
-    import types
+def test_print_weights_round_trips(capsys, rich_path):
+    rc, out, err = run_cli(capsys, "print", "--weights", rich_path)
+    assert rc == 0 and err == ""
+    assert "0.0009765625" in out
+    back = onnxkit.parse(out)
+    original = onnxkit.load(rich_path)
+    for name in ("W", "bias"):
+        np.testing.assert_array_equal(back.graph.initializers[name].const_value.numpy(),
+                                      original.graph.initializers[name].const_value.numpy())
+    assert onnxkit.to_text(back) == out.rstrip("\n")
 
-    fake = types.ModuleType("onnxkit.text")
-    fake.to_text = lambda model: f"<{model.graph.name}: {len(model.graph)} nodes>"
-    monkeypatch.setitem(sys.modules, "onnxkit.text", fake)
-    rc, out, err = run_cli(capsys, "print", rich_path)
-    assert (rc, out, err) == (0, "<rich: 4 nodes>\n", "")
 
-    monkeypatch.setitem(sys.modules, "onnxkit.text", None)  # import fails
-    rc, out, err = run_cli(capsys, "print", rich_path)
-    assert rc == 1 and out == ""
-    assert_one_error_line(err, "onnxkit.text")
+def test_print_summarizes_big_constants(capsys, tmp_path):
+    b = GraphBuilder("consts")
+    x = b.input("x", "float", [40])
+    big = b.node("Constant", value=np.arange(40, dtype=np.float32))
+    small = b.node("Constant", value=np.arange(3, dtype=np.int64))
+    b.output(b.op.Add(x, big), "y")
+    b.output(small, "s")
+    path = str(tmp_path / "c.onnx")
+    onnxkit.save(b.model(opset=21), path)
+    rc, out, err = run_cli(capsys, "print", path)
+    assert rc == 0 and "value: tensor = float[40] {...}" in out and "int64[3] {0,1,2}" in out
 
 
 # ---------------------------------------------------------------- convert
@@ -308,3 +323,102 @@ def test_console_script_help():
     assert r.returncode == 0 and "usage: onnxkit" in r.stdout
     for name in ("info", "print", "convert", "demo"):
         assert name in r.stdout
+
+
+# ---------------------------------------------------------------- what a new user hits
+
+
+def test_python_dash_m_onnxkit():
+    r = subprocess.run([sys.executable, "-m", "onnxkit", "--help"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "usage: onnxkit" in r.stdout
+
+
+def test_export_without_torch_says_what_to_install(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)       # import torch fails
+    rc, out, err = run_cli(capsys, "export", "pkg.mod:make")
+    assert rc == 1
+    assert_one_error_line(err, 'onnxkit export needs PyTorch: pip install "onnxkit[torch]"')
+
+
+def test_empty_file_is_no_model(capsys, tmp_path):
+    path = tmp_path / "empty.onnx"
+    path.write_bytes(b"")
+    for cmd in ("info", "run", "print"):
+        rc, out, err = run_cli(capsys, cmd, str(path))
+        assert rc == 1, cmd
+        assert_one_error_line(err, "empty (0 bytes), not an ONNX model")
+    rc, out, err = run_cli(capsys, "check", str(path))
+    assert rc == 1 and "1 problem" in out and "empty (0 bytes), not an ONNX model" in out
+    with pytest.raises(onnxkit.errors.FormatError, match="empty"):
+        onnxkit.Session(str(path))
+
+
+def _external_model(tmp_path) -> str:
+    b = GraphBuilder("g")
+    x = b.input("x", "float", [4, 64])
+    w = b.initializer(np.ones((64, 64), np.float32), "W")
+    s = b.initializer(np.array([4, 64], np.int64), "S")
+    b.output(b.op.Reshape(b.op.MatMul(x, w), s), "y", dtype="float", shape=[4, 64])
+    path = str(tmp_path / "m.onnx")
+    onnxkit.save(b.model(opset=17), path, external_data=True, size_threshold=0)
+    return path
+
+
+def test_short_external_data_is_a_problem_of_the_model(capsys, tmp_path):
+    import warnings
+
+    path = _external_model(tmp_path)
+    with open(path + ".data", "r+b") as f:
+        f.truncate(100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")       # nothing leaks as a warning
+        rc, out, err = run_cli(capsys, "check", path)
+        assert rc == 1 and err == ""
+        assert "initializer 'W'" in out and "lie past the end of 'm.onnx.data' (100 bytes)" in out
+        with pytest.raises(onnxkit.errors.ExternalDataError, match=r"tensor 'W'.*\(and 1 more tensors\)"):
+            onnxkit.Session(path)
+
+
+def test_missing_external_data_is_said_first(capsys, tmp_path):
+    import warnings
+
+    path = _external_model(tmp_path)
+    os.remove(path + ".data")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")       # no "optimizer pass failed" warning before the error
+        with pytest.raises(onnxkit.errors.ExternalDataError, match="cannot open external data file"):
+            onnxkit.Session(path)
+        rc, out, err = run_cli(capsys, "run", path)
+    assert rc == 1
+    assert_one_error_line(err, "tensor 'W'", "cannot open external data file")
+
+
+def test_infer_names_the_values_not_fully_shaped(capsys, tmp_path):
+    m = onnxkit.parse('<ir_version: 10, opset_import: ["" : 18]>\n'
+                      'g (float[N,4] x, int64[2] s) => (float[?,?] y) { r = Reshape(x, s)\n y = Relu(r) }')
+    path = str(tmp_path / "m.onnx")
+    onnxkit.save(m, path)
+    rc, out, err = run_cli(capsys, "infer", path)
+    assert rc == 0 and "not fully shaped (2): r (Reshape): float[?,?], y (Relu): float[?,?]" in out
+
+
+def test_optimize_says_why_fusions_need_a_newer_opset(capsys, tmp_path):
+    path = str(tmp_path / "m.onnx")
+    onnxkit.save(onnxkit.parse('<ir_version: 8, opset_import: ["" : 17]>\n'
+                               'g (float[2,4] x) => (float[2,4] y) { y = Relu(x) }'), path)
+    rc, out, err = run_cli(capsys, "optimize", path, str(tmp_path / "o.onnx"))
+    assert rc == 0
+    assert "note: the model is at opset 17; Gelu needs opset 20, Attention needs opset 23" in out
+    assert "--level runtime" in out
+    rc, out, err = run_cli(capsys, "optimize", path, str(tmp_path / "o.onnx"), "--level", "runtime")
+    assert rc == 0 and "note:" not in out
+
+
+@pytest.mark.parametrize("cmd", ["demo", "export", "run", "print", "optimize"])
+def test_help_is_for_users(capsys, cmd):
+    rc, out, err = run_cli(capsys, cmd, "--help")
+    assert rc == 0 and ":data:" not in out and ":class:" not in out and "``" not in out
+
+
+def test_package_is_typed():
+    assert os.path.exists(os.path.join(os.path.dirname(onnxkit.__file__), "py.typed"))

@@ -109,18 +109,30 @@ def test_cli_export(tmp_path) -> None:
         "    return m, (torch.randn(2, 3, 8, 8),)\n")
     out = tmp_path / "m.onnx"
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
-    r = subprocess.run([sys.executable, "-m", "onnxkit.cli", "export", "facmod:make", "-o", str(out),
+    r = subprocess.run([sys.executable, "-m", "onnxkit", "export", "facmod:make", "-o", str(out),
                         "--dynamic", "0:0=batch,2=h,3=w"], capture_output=True, text=True, env=env,
                        cwd=tmp_path)
-    if r.returncode != 0 and "No module named onnxkit.cli.__main__" in r.stderr:
-        from onnxkit.cli import main
-
-        sys.path.insert(0, str(tmp_path))
-        try:
-            assert main(["export", "facmod:make", "-o", str(out), "--dynamic", "0:0=batch,2=h,3=w"]) == 0
-        finally:
-            sys.path.remove(str(tmp_path))
-    else:
-        assert r.returncode == 0, r.stderr
+    assert r.returncode == 0, r.stderr
+    # progress on stderr, stage by stage; the summary on stdout
+    assert "tracing Sequential (2 weights, 1 input) ..." in r.stderr, r.stderr
+    assert "converted: " in r.stderr and "wrote " in r.stdout
     model = onnxkit.load(str(out))
     assert list(model.graph.inputs[0].shape) == ["batch", 3, "h", "w"]
+
+
+def test_cli_export_refuses_opsets_it_cannot_write(capsys) -> None:
+    from onnxkit.cli import main
+
+    assert main(["export", "nomod:make", "--opset", "99"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--opset 99: onnxkit exports opsets 18 to" in err
+    with pytest.raises(onnxkit.export.ExportError, match="newer than the newest"):
+        onnxkit.export(torch.nn.ReLU(), (torch.randn(2),), opset=99)
+
+
+def test_help_shows_the_signature() -> None:
+    import inspect
+    import pydoc
+
+    assert list(inspect.signature(onnxkit.export).parameters)[:3] == ["fn", "args", "kwargs"]
+    assert "dynamic_shapes=None" in pydoc.render_doc(onnxkit.export)

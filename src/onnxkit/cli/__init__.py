@@ -1,7 +1,8 @@
 """The ``onnxkit`` command.
 
 Each subcommand is a module of this package with ``NAME``, ``HELP``,
-``add_arguments(parser)`` and ``run(args) -> int``; add one by listing it in
+``add_arguments(parser)`` and ``run(args) -> int`` (``--help`` shows its
+``DESCRIPTION``, else its docstring's first paragraph); add one by listing it in
 :data:`COMMANDS`.  :func:`main` is the console-script entry point: errors of
 onnxkit (and OSError) become one line ``onnxkit: error: ...`` on stderr and
 exit status 1, usage errors status 2, Ctrl-C status 130.
@@ -38,10 +39,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"onnxkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     for mod in COMMANDS:
-        p = sub.add_parser(mod.NAME, help=mod.HELP, description=mod.__doc__)
+        p = sub.add_parser(mod.NAME, help=mod.HELP, description=_description(mod),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
         mod.add_arguments(p)
         p.set_defaults(run=mod.run)
     return parser
+
+
+def _description(mod) -> str:
+    """What ``onnxkit CMD --help`` says: the module's DESCRIPTION, else the first
+    paragraph of its docstring (later paragraphs are notes for developers)."""
+    text = getattr(mod, "DESCRIPTION", None) or (mod.__doc__ or "").strip().split("\n\n")[0]
+    return "\n".join(line.strip() for line in text.strip().splitlines())
 
 
 def _one_line(e: BaseException) -> str:

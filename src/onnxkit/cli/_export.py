@@ -1,7 +1,9 @@
-"""Export a PyTorch model to ONNX by tracing.  FACTORY is ``package.module:function``;
-the function takes no arguments and returns ``(module, inputs)``, ``(module, args,
-kwargs)`` or a dict with keys module, args, kwargs and (optionally) dynamic_shapes;
-``inputs`` is a tensor, a tuple of positional inputs, or a dict of keyword inputs."""
+"""Export a PyTorch model to ONNX by tracing (data-dependent branches become If).
+FACTORY is package.module:function (the module is looked up from the current
+folder too). The function takes no arguments and returns (module, inputs),
+(module, args, kwargs) or a dict with keys module, args, kwargs and,
+optionally, dynamic_shapes; inputs is a tensor, a tuple of positional inputs
+or a dict of keyword inputs. Needs PyTorch: pip install "onnxkit[torch]"."""
 
 from __future__ import annotations
 
@@ -78,16 +80,35 @@ def load_factory(spec: str):
     return module, args, kwargs, dynamic
 
 
+def _check_opset(opset: int | None) -> None:
+    from . import UsageError
+    from ..defs import max_opset
+    from ..export._api import MIN_OPSET
+
+    if opset is not None and not MIN_OPSET <= opset <= max_opset():
+        raise UsageError(f"--opset {opset}: onnxkit exports opsets {MIN_OPSET} to {max_opset()}")
+
+
 def run(args: argparse.Namespace) -> int:
+    from ..errors import OnnxkitError
+
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise OnnxkitError('onnxkit export needs PyTorch: pip install "onnxkit[torch]"') from None
     from .. import save
     from ..export import export
 
+    _check_opset(args.opset)
+    if args.dynamic:
+        _parse_dynamic(args.dynamic)        # a malformed --dynamic is said before the model is made
     module, a, kw, dynamic = load_factory(args.factory)
     if args.dynamic:
         dynamic = {**(dynamic or {}), **_parse_dynamic(args.dynamic)}
     out = args.output or args.factory.partition(":")[2] + ".onnx"
     t0 = time.perf_counter()
-    model = export(module, a, kw, dynamic_shapes=dynamic, opset=args.opset, verify=args.verify)
+    model = export(module, a, kw, dynamic_shapes=dynamic, opset=args.opset, verify=args.verify,
+                   progress=lambda line: print(line, file=sys.stderr, flush=True))
     dt = time.perf_counter() - t0
     save(model, out, external_data=True if args.external_data else None)
     ifs = sum(1 for n in model.graph.all_nodes() if n.op_type == "If")

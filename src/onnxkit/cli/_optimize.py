@@ -26,13 +26,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from .. import load, save
-    from ..passes import optimize
+    from ..passes import SPEC_OPSETS, optimize
 
     model = load(args.model)
+    opset = model.opset_imports.get("", model.opset_imports.get("ai.onnx"))
     model, report = optimize(model, args.level, inplace=True, report=True, fold_limit=args.fold_limit)
     print(report)
     for name, n in report.changes.items():
         print(f"  {name:<28} changed the graph in {n} round(s), {report.seconds[name] * 1e3:8.1f} ms")
+    missing = [(op, v) for name, (op, v) in SPEC_OPSETS.items()
+               if name in report.changes and opset is not None and opset < v]
+    if missing and args.level == "extended":
+        needs = ", ".join(f"{op} needs opset {v}" for op, v in missing)
+        print(f"note: the model is at opset {opset}; {needs}: those fusions cannot be written as "
+              "standard ONNX here. --level runtime fuses them for onnxkit's runtime (as ai.onnxkit ops); "
+              "for other runtimes, convert the model to a newer opset first")
     save(model, args.out, external_data=True if args.external_data else None)
     print(f"wrote {args.out}")
     return 0

@@ -1,5 +1,9 @@
 """Export PyTorch programs to ONNX by tracing — data-dependent branches included.
 
+``onnxkit.export(fn, args=(), kwargs=None, *, input_names=None, output_names=None,
+dynamic_shapes=None, opset=None, verify=False, max_branches=None) -> Model``
+(see :func:`onnxkit.export._api.export` for every argument).
+
 >>> import torch, onnxkit
 >>> def f(y):
 ...     x = y * 2
@@ -15,6 +19,8 @@ Conversion rules map one aten op to ONNX nodes; add or replace one with
 
 from __future__ import annotations
 
+import functools
+import inspect
 import sys
 import types
 
@@ -37,8 +43,13 @@ class _CallableModule(types.ModuleType):
     """``onnxkit.export(...)`` works whether ``onnxkit.export`` names this package
     (as it does once it is imported) or the function."""
 
+    @functools.wraps(export)        # help() and inspect.signature show export's own
     def __call__(self, *args, **kwargs):
         return export(*args, **kwargs)
+
+    __call__.__signature__ = inspect.Signature(      # type: ignore[attr-defined]
+        [inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY),
+         *inspect.signature(export).parameters.values()], return_annotation="Model")
 
 
 sys.modules[__name__].__class__ = _CallableModule

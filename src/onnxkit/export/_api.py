@@ -6,6 +6,7 @@ import contextlib
 import gc
 import inspect
 import sys
+import time
 import warnings
 from typing import Any, Callable, Iterator, Sequence
 
@@ -144,7 +145,7 @@ def flatten_outputs(out: Any, prefix: str = "") -> list[tuple[str, torch.Tensor]
 def export(fn: Callable, args: Any = (), kwargs: dict | None = None, *,
            input_names: Sequence[str] | None = None, output_names: Sequence[str] | None = None,
            dynamic_shapes: Any = None, opset: int | None = None, verify: bool = False,
-           max_branches: int | None = None) -> Model:
+           max_branches: int | None = None, progress: Callable[[str], None] | None = None) -> Model:
     """Export a PyTorch module or function to an ONNX :class:`~onnxkit.Model` by tracing.
 
     ``args``/``kwargs``: example inputs (a lone tensor is taken as ``(tensor,)``).
@@ -154,7 +155,8 @@ def export(fn: Callable, args: Any = (), kwargs: dict | None = None, *,
     when present) against eager PyTorch at the example size and at other sizes of
     the dynamic dims, print the max errors, and raise ExportError on a mismatch.
     ``max_branches``: how many data-dependent decisions one run may take (each is
-    explored both ways and becomes an ONNX If).
+    explored both ways and becomes an ONNX If).  ``progress``: called with a line
+    of text as each stage (tracing, converting, verifying) starts and ends.
     """
     from . import _rules  # noqa: F401  (registers the built-in rules)
     from ._convert import Converter, Placeholder
@@ -168,6 +170,10 @@ def export(fn: Callable, args: Any = (), kwargs: dict | None = None, *,
     opset = DEFAULT_OPSET if opset is None else int(opset)
     if opset < MIN_OPSET:
         raise ExportError(f"opset {opset} is too old for onnxkit's exporter; use {MIN_OPSET} or newer")
+    from ..defs import max_opset
+    if opset > max_opset():
+        raise ExportError(f"opset {opset} is newer than the newest this onnxkit knows ({max_opset()}); "
+                          f"use {MIN_OPSET} to {max_opset()}")
     inputs = _Inputs(fn, args, kwargs, input_names, dynamic_shapes)
 
     params: list[tuple[str, torch.Tensor]] = []
@@ -198,6 +204,10 @@ def export(fn: Callable, args: Any = (), kwargs: dict | None = None, *,
         out_names[:] = [n for n, _ in named]
         return [t for _, t in named]
 
+    say = progress or (lambda line: None)
+    t0 = time.perf_counter()
+    say(f"tracing {type(fn).__name__} ({_plural(len(params), 'weight')}, "
+        f"{_plural(len(inputs.tensors), 'input')}) ...")
     with _gc_paused():
         traces, failures = trace_program(flat_fn, [p for _, p in params] + inputs.tensors,
                                          [None] * n_params + inputs.dynamic,
@@ -216,9 +226,14 @@ def export(fn: Callable, args: Any = (), kwargs: dict | None = None, *,
         output_names = _unique(out_names, set(inputs.names))
     placeholders = [Placeholder(n, tensor=p) for n, p in params] + [
         Placeholder(n, dynamic=d, example=t) for n, d, t in zip(inputs.names, inputs.dynamic, inputs.tensors)]
+    say(f"traced {_plural(len(traces), 'path')} in {time.perf_counter() - t0:.1f} s; "
+        f"converting to ONNX opset {opset} ...")
+    t0 = time.perf_counter()
     with _gc_paused():
         model = Converter(traces, placeholders, output_names, opset).run()
+    say(f"converted: {len(model.graph)} nodes in {time.perf_counter() - t0:.1f} s")
     if verify:
+        say("verifying against eager PyTorch ...")
         from ._verify import verify as run_verify
 
         report = run_verify(model, fn, args, kwargs, dynamic_shapes=dynamic_shapes,
@@ -228,6 +243,10 @@ def export(fn: Callable, args: Any = (), kwargs: dict | None = None, *,
             raise ExportError(f"verification failed: the exported model disagrees with eager "
                               f"PyTorch\n{report}")
     return model
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 @contextlib.contextmanager

@@ -78,12 +78,19 @@ class InferenceReport:
     shaped: int = 0
     problems: list[InferenceError] = field(default_factory=list)
     no_rule: dict[str, int] = field(default_factory=dict)
+    #: the values not fully shaped: (value name, op type of its producer, its type as text)
+    unshaped: list[tuple[str, str, str]] = field(default_factory=list)
 
     def summary(self) -> str:
         def pct(n: int) -> str:
             return f"{100.0 * n / self.values:.1f}%" if self.values else "-"
         lines = [f"values: {self.values}, typed: {self.typed} ({pct(self.typed)}), "
                  f"fully shaped: {self.shaped} ({pct(self.shaped)})"]
+        if self.unshaped:
+            shown = self.unshaped[:10]
+            lines.append(f"not fully shaped ({len(self.unshaped)}): " + ", ".join(
+                f"{name} ({op}): {t}" for name, op, t in shown)
+                + (f", ... and {len(self.unshaped) - len(shown)} more" if len(self.unshaped) > len(shown) else ""))
         if self.no_rule:
             lines.append("ops without a shape rule: " + ", ".join(
                 f"{op} ({n})" for op, n in sorted(self.no_rule.items())))
@@ -114,7 +121,10 @@ def infer(model: Model, *, strict: bool = False, data_prop: bool = True) -> Infe
     drv = Driver(model, strict=strict, data_prop=data_prop)
     drv.run()
     values, typed, shaped = summarize(model)
-    return InferenceReport(model, values, typed, shaped, drv.problems, drv.no_rule)
+    unshaped = [(v.name, n.op_type, str(v.type) if v.type is not None else "no type")
+                for g in model.graph.all_graphs() for n in g for v in n.outputs
+                if v.name and not fully_shaped(v.type)]
+    return InferenceReport(model, values, typed, shaped, drv.problems, drv.no_rule, unshaped)
 
 
 def infer_shapes(model: Model, *, strict: bool = False, data_prop: bool = True,

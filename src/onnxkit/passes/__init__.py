@@ -61,6 +61,15 @@ _PIPELINE: list[tuple[str, str, str]] = [
 ]
 
 
+#: fusions into a spec op that exists only from some opset: pass name -> (op, opset).  Below it
+#: the "extended" level leaves the pattern alone and "runtime" fuses it as an ai.onnxkit op
+SPEC_OPSETS: dict[str, tuple[str, int]] = {
+    "fuse_layer_norm": ("LayerNormalization", 17),
+    "fuse_gelu": ("Gelu", 20),
+    "fuse_attention": ("Attention", 23),
+}
+
+
 def _level_index(level: str | int) -> int:
     if isinstance(level, int) and not isinstance(level, bool) and 0 <= level < len(LEVELS):
         return level
