@@ -14,15 +14,11 @@ graphs, print and parse the ONNX text syntax, check models, infer shapes
 
 from __future__ import annotations
 
+import importlib
+
 from . import errors, ir, proto
 from ._io import load, load_proto, save, to_bytes, to_proto
-from .builder import FunctionBuilder, GraphBuilder
-from .runtime import Session, run
-from .check import check  # binds the function: ``onnxkit.check(model)``; the package is onnxkit.check's module
-from .infer import infer_shapes
-from .passes import optimize
 from .errors import OnnxkitError
-from .text import parse, to_text
 from .ir import (Attribute, AttributeType, DataType, Function, Graph, MapType, Model, Node,
                  OptionalType, SequenceType, Shape, SparseTensor, SparseTensorType, Tensor,
                  TensorType, Value)
@@ -36,12 +32,29 @@ __all__ = [
     "to_bytes", "to_proto", "to_text", "optimize",
 ]
 
+#: loaded on first use (importing onnxkit costs numpy and the loader only): name -> (module, attribute)
+_LAZY = {
+    "FunctionBuilder": (".builder", "FunctionBuilder"), "GraphBuilder": (".builder", "GraphBuilder"),
+    "Session": (".runtime", "Session"), "run": (".runtime", "run"),
+    "check": (".check", None),           # the package is callable: ``onnxkit.check(model)``
+    "infer_shapes": (".infer", "infer_shapes"), "optimize": (".passes", "optimize"),
+    "parse": (".text", "parse"), "to_text": (".text", "to_text"),
+    # ``onnxkit.export(...)`` imports torch only when first used (not in __all__, so
+    # ``from onnxkit import *`` stays free of torch); the package is callable
+    "export": (".export", None),
+}
+
 
 def __getattr__(name: str):
-    # lazy re-exports: ``onnxkit.export(...)`` imports torch only when first used
-    # (not in __all__, so ``from onnxkit import *`` stays free of torch)
-    if name == "export":
-        import importlib
+    try:
+        module, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'onnxkit' has no attribute {name!r}") from None
+    mod = importlib.import_module(module, __name__)
+    value = mod if attr is None else getattr(mod, attr)
+    globals()[name] = value
+    return value
 
-        return importlib.import_module(".export", __name__)
-    raise AttributeError(f"module 'onnxkit' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

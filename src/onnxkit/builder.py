@@ -215,7 +215,8 @@ class GraphBuilder:
     """
 
     #: the class of ``self.op``; generated typed op constructors subclass :class:`Ops`
-    ops_class: type = Ops
+    #: (None: the generated :class:`AiOnnxOps`, imported when the first builder is made)
+    ops_class: type | None = None
 
     def __init__(self, name: str = "main", *, node_names: bool = True, doc_string: str = "",
                  _parent: GraphBuilder | None = None) -> None:
@@ -230,7 +231,9 @@ class GraphBuilder:
             self._values, self._nodes = _parent._values, _parent._nodes
             self._functions = _parent._functions
         self._defined: set[int] = set()  # ids of the Values this graph defines
-        self.op: AiOnnxOps = self.ops_class(self)  # type: ignore[assignment]
+        if GraphBuilder.ops_class is None:
+            _install_typed_ops()
+        self.op: AiOnnxOps = self.ops_class(self)  # type: ignore[assignment,misc]
 
     # ------------------------------------------------------------ values
     def _value_renamer(self, v: Value) -> Callable[[str], None]:
@@ -527,14 +530,13 @@ def _make_attr(key: str, a: Any, desc: str) -> Attribute:
 
 def _install_typed_ops() -> None:
     """Make ``b.op`` the typed op namespace generated from the schemas
-    (:mod:`onnxkit._generated_ops`, written by ``tools/gen_builder.py``)."""
+    (:mod:`onnxkit._generated_ops`, written by ``tools/gen_builder.py``; it
+    imports this module, so it is imported when the first builder is made)."""
     try:
         from ._generated_ops import AiOnnxOps
     except ModuleNotFoundError as e:
         if e.name != f"{__package__}._generated_ops":
             raise
-        return  # not generated yet (the generator itself imports this module): b.op stays untyped
+        GraphBuilder.ops_class = Ops  # not generated yet (the generator imports this module): untyped
+        return
     GraphBuilder.ops_class = AiOnnxOps
-
-
-_install_typed_ops()

@@ -33,7 +33,11 @@ raising.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
+import sys
+import types
 import warnings
 from typing import Any
 
@@ -147,3 +151,19 @@ def _restore_types(model: Model, saved: list) -> None:
         g.value_info = value_info
         for v, t in types:
             v.type = t
+
+
+class _CallableModule(types.ModuleType):
+    """``onnxkit.check(model)`` works whether ``onnxkit.check`` names this
+    package (as it does once it is imported) or the function."""
+
+    @functools.wraps(check)
+    def __call__(self, *args, **kwargs):
+        return check(*args, **kwargs)
+
+    __call__.__signature__ = inspect.Signature(      # type: ignore[attr-defined]
+        [inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY),
+         *inspect.signature(check).parameters.values()], return_annotation="None")
+
+
+sys.modules[__name__].__class__ = _CallableModule

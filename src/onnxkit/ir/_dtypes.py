@@ -28,7 +28,6 @@ import operator
 import sys
 from typing import Any, Sequence
 
-import ml_dtypes
 import numpy as np
 
 from ..errors import DataSizeError, UnsupportedDataTypeError
@@ -77,6 +76,9 @@ class DataType(enum.IntEnum):
         try:
             return _NUMPY[self]
         except KeyError:
+            if self in _ML_DTYPES:
+                ml_dtypes()
+                return _NUMPY[self]
             raise UnsupportedDataTypeError(f"{self.name} has no numpy dtype") from None
 
     @property
@@ -109,6 +111,9 @@ class DataType(enum.IntEnum):
         if dt.byteorder not in ("=", "|"):
             dt = dt.newbyteorder("=")
         found = _FROM_NUMPY.get(dt)
+        if found is None and "ml_dtypes" in sys.modules:
+            ml_dtypes()                 # a dtype of ml_dtypes: its types join the table
+            found = _FROM_NUMPY.get(dt)
         if found is not None:
             return found
         if dt.kind in "OUS":
@@ -150,24 +155,35 @@ _NUMPY: dict[DataType, np.dtype] = {
     DataType.DOUBLE: np.dtype(np.float64), DataType.UINT32: np.dtype(np.uint32),
     DataType.UINT64: np.dtype(np.uint64), DataType.COMPLEX64: np.dtype(np.complex64),
     DataType.COMPLEX128: np.dtype(np.complex128),
-    DataType.BFLOAT16: np.dtype(ml_dtypes.bfloat16),
-    DataType.FLOAT8E4M3FN: np.dtype(ml_dtypes.float8_e4m3fn),
-    DataType.FLOAT8E4M3FNUZ: np.dtype(ml_dtypes.float8_e4m3fnuz),
-    DataType.FLOAT8E5M2: np.dtype(ml_dtypes.float8_e5m2),
-    DataType.FLOAT8E5M2FNUZ: np.dtype(ml_dtypes.float8_e5m2fnuz),
-    DataType.UINT4: np.dtype(ml_dtypes.uint4), DataType.INT4: np.dtype(ml_dtypes.int4),
-    DataType.FLOAT4E2M1: np.dtype(ml_dtypes.float4_e2m1fn),
-    DataType.FLOAT8E8M0: np.dtype(ml_dtypes.float8_e8m0fnu),
-    DataType.UINT2: np.dtype(ml_dtypes.uint2), DataType.INT2: np.dtype(ml_dtypes.int2),
-    DataType.FLOAT6E2M3: np.dtype(ml_dtypes.float6_e2m3fn),
-    DataType.FLOAT6E3M2: np.dtype(ml_dtypes.float6_e3m2fn),
+}
+#: the types numpy lacks: (ml_dtypes name, bits in the raw layout).  ml_dtypes takes
+#: about a second to import, so it is imported when one of them is first touched
+_ML_DTYPES: dict[DataType, tuple[str, int]] = {
+    DataType.BFLOAT16: ("bfloat16", 16), DataType.FLOAT8E4M3FN: ("float8_e4m3fn", 8),
+    DataType.FLOAT8E4M3FNUZ: ("float8_e4m3fnuz", 8), DataType.FLOAT8E5M2: ("float8_e5m2", 8),
+    DataType.FLOAT8E5M2FNUZ: ("float8_e5m2fnuz", 8), DataType.UINT4: ("uint4", 4),
+    DataType.INT4: ("int4", 4), DataType.FLOAT4E2M1: ("float4_e2m1fn", 4),
+    DataType.FLOAT8E8M0: ("float8_e8m0fnu", 8), DataType.UINT2: ("uint2", 2),
+    DataType.INT2: ("int2", 2), DataType.FLOAT6E2M3: ("float6_e2m3fn", 6),
+    DataType.FLOAT6E3M2: ("float6_e3m2fn", 6),
 }
 _FROM_NUMPY = {dt: k for k, dt in _NUMPY.items() if k != DataType.STRING}
 _BITS: dict[DataType, int] = {k: 8 * dt.itemsize for k, dt in _NUMPY.items()
                               if k != DataType.STRING}
-_BITS.update({DataType.UINT4: 4, DataType.INT4: 4, DataType.FLOAT4E2M1: 4,
-              DataType.UINT2: 2, DataType.INT2: 2, DataType.FLOAT6E2M3: 6,
-              DataType.FLOAT6E3M2: 6})
+_BITS.update({k: bits for k, (_, bits) in _ML_DTYPES.items()})
+
+
+def ml_dtypes():
+    """The ``ml_dtypes`` module, imported on first use (its types then join the tables)."""
+    import ml_dtypes as mod
+
+    if DataType.BFLOAT16 not in _NUMPY:
+        for k, (name, _) in _ML_DTYPES.items():
+            _NUMPY[k] = np.dtype(getattr(mod, name))
+            _FROM_NUMPY[_NUMPY[k]] = k
+    return mod
+
+
 _FLOAT8 = frozenset({DataType.FLOAT8E4M3FN, DataType.FLOAT8E4M3FNUZ, DataType.FLOAT8E5M2,
                      DataType.FLOAT8E5M2FNUZ})
 _FLOATS = frozenset({DataType.FLOAT, DataType.FLOAT16, DataType.DOUBLE, DataType.BFLOAT16,
@@ -300,7 +316,7 @@ def _to_e8m0(x: np.ndarray) -> np.ndarray:
     exp = (bits >> np.uint32(23)) & np.uint32(0xFF)
     up = ((bits & np.uint32(0x7FFFFF)) != 0) & (exp < 0xFE)
     out = np.where(exp == 0xFF, np.uint32(0xFF), exp + up.astype(np.uint32))
-    return out.astype(np.uint8).view(ml_dtypes.float8_e8m0fnu)
+    return out.astype(np.uint8).view(ml_dtypes().float8_e8m0fnu)
 
 
 def _cast(array: Any, dt: DataType) -> np.ndarray:
@@ -312,7 +328,7 @@ def _cast(array: Any, dt: DataType) -> np.ndarray:
     if a.dtype == npdt:
         return a
     if dt in _FLOAT8:
-        info = ml_dtypes.finfo(npdt)
+        info = ml_dtypes().finfo(npdt)
         return np.clip(a.astype(np.float64), float(info.min), float(info.max)).astype(npdt)
     if dt == DataType.FLOAT8E8M0:
         return _to_e8m0(a)

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import ml_dtypes
 import numpy as np
 
 from ..ir import DataType
+from ..ir._dtypes import ml_dtypes
 from ._registry import kernel, shape
 
 __all__ = ["as_strings", "attr_datatype", "cast_array", "to_datatype"]
@@ -79,7 +79,7 @@ def _to_e8m0(x: np.ndarray, saturate: bool, round_mode: str) -> np.ndarray:
         exp = np.minimum(exp, 0xFE)
         exp = np.where(special & (frac == 0), 0xFE, exp)      # +-Inf -> largest
     exp = np.where(special & (frac != 0), 0xFF, exp)           # NaN stays NaN
-    return np.minimum(exp, 0xFF).astype(np.uint8).view(ml_dtypes.float8_e8m0fnu)
+    return np.minimum(exp, 0xFF).astype(np.uint8).view(ml_dtypes().float8_e8m0fnu)
 
 
 def _parse_strings(x: np.ndarray, to: DataType) -> np.ndarray:
@@ -127,7 +127,7 @@ def _numeric(x: np.ndarray, to: DataType, saturate: bool, round_mode: str) -> np
     x = _native(x)
     if to in _FLOAT8:
         if saturate and x.dtype.kind in "fiu":
-            info = ml_dtypes.finfo(npdt)
+            info = ml_dtypes().finfo(npdt)
             wide = np.float32 if x.dtype.kind == "f" and x.dtype.itemsize <= 4 else np.float64
             x = np.clip(x.astype(wide), float(info.min), float(info.max))
         return x.astype(npdt)
@@ -182,7 +182,7 @@ def _cast_rule(ctx, dt: DataType | None) -> None:
     src = ctx.input_dtype(0)
     if dt is not None and src is not None and dt.is_integer and DataType(src).is_integer:
         dims = ctx.input_dims(0)
-        info = ml_dtypes.iinfo(dt.numpy_dtype)
+        info = ml_dtypes().iinfo(dt.numpy_dtype)
         if dims is not None and all(not isinstance(d, int) or info.min <= d <= info.max for d in dims):
             ctx.set_output_dims(0, dims)         # shape arithmetic cast to another integer type
 

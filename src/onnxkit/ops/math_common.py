@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, Sequence
 
-import ml_dtypes
 import numpy as np
 
 from ._registry import shape
@@ -16,9 +15,16 @@ __all__ = ["LOW_FLOATS", "blockwise", "erf", "legacy_b", "norm_axes", "reg_shape
 
 # numpy computes these imprecisely (float16 reductions) or not at all (ml_dtypes
 # types lack many ufuncs): kernels compute in float32 and cast back.
-LOW_FLOATS = frozenset(np.dtype(t) for t in (
-    np.float16, ml_dtypes.bfloat16, ml_dtypes.float8_e4m3fn, ml_dtypes.float8_e4m3fnuz,
-    ml_dtypes.float8_e5m2, ml_dtypes.float8_e5m2fnuz))
+# (by name: an ml_dtypes type can only be met once ml_dtypes is imported, so nothing here imports it)
+class _LowFloats:
+    NAMES = frozenset({"float16", "bfloat16", "float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2",
+                       "float8_e5m2fnuz"})
+
+    def __contains__(self, dt: object) -> bool:
+        return isinstance(dt, np.dtype) and dt.kind in "fV" and dt.name in self.NAMES
+
+
+LOW_FLOATS = _LowFloats()
 
 
 def up(x: np.ndarray) -> np.ndarray:

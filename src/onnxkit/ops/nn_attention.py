@@ -6,11 +6,11 @@ delta and gated-delta recurrences) and RotaryEmbedding."""
 
 from __future__ import annotations
 
-import ml_dtypes
 import numpy as np
 
 from ._registry import kernel, shape
 from ._shape import Dim, add, floordiv, mul, same_as_input
+from ..ir import DataType
 from .nn_common import compute_dtype
 
 _PRECISION = {1: np.float32, 10: np.float16, 11: np.float64}
@@ -20,7 +20,7 @@ def _precision_dtype(code: int | None, default: np.dtype) -> np.dtype:
     if code is None:
         return default
     if code == 16:
-        return np.dtype(ml_dtypes.bfloat16)
+        return DataType.BFLOAT16.numpy_dtype
     return np.dtype(_PRECISION.get(code, np.float32))
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-import ml_dtypes
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -15,16 +14,20 @@ from ._shape import Dim, add, ceildiv, floordiv, mul, sub
 __all__ = ["cast_back", "compute_dtype", "conv_pads", "interp_dtype", "conv_shape_dims", "pad_spatial", "pool_out_dim", "spatial_attrs",
            "windows"]
 
-# floats narrower than float32: computed in float32, rounded back at the end
-_HALF = {np.dtype(np.float16)} | {np.dtype(getattr(ml_dtypes, n)) for n in (
-    "bfloat16", "float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2", "float8_e5m2fnuz", "float8_e8m0fnu",
-    "float4_e2m1fn") if hasattr(ml_dtypes, n)}
+# floats narrower than float32: computed in float32, rounded back at the end (known by name:
+# an ml_dtypes type can only be met once ml_dtypes is imported, so nothing here imports it)
+_HALF_NAMES = frozenset({"float16", "bfloat16", "float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2",
+                         "float8_e5m2fnuz", "float8_e8m0fnu", "float4_e2m1fn"})
+
+
+def _half(dt: np.dtype) -> bool:
+    return dt.kind in "fV" and dt.name in _HALF_NAMES
 
 
 def compute_dtype(dt: Any) -> np.dtype:
     """The dtype to compute in: float32 for 16-bit and smaller floats, else the dtype."""
     dt = np.dtype(dt)
-    return np.dtype(np.float32) if dt in _HALF else dt
+    return np.dtype(np.float32) if _half(dt) else dt
 
 
 def interp_dtype(dt: Any) -> np.dtype:
@@ -34,7 +37,7 @@ def interp_dtype(dt: Any) -> np.dtype:
     dt = np.dtype(dt)
     if dt.kind == "c":
         return np.dtype(np.complex128)
-    return np.dtype(np.float32) if dt == np.float32 or dt in _HALF else np.dtype(np.float64)
+    return np.dtype(np.float32) if dt == np.float32 or _half(dt) else np.dtype(np.float64)
 
 
 def cast_back(y: np.ndarray, dt: Any) -> np.ndarray:

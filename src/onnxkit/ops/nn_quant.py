@@ -6,7 +6,6 @@ then requantized with round-half-to-even and saturation.
 
 from __future__ import annotations
 
-import ml_dtypes
 import numpy as np
 
 from ._registry import kernel, shape
@@ -14,6 +13,7 @@ from .math_matmul import _matmul_dims
 from .nn_conv import _conv_shape, conv_core
 
 from ..ir import DataType
+from ..ir._dtypes import ml_dtypes
 
 
 def _centered(q: np.ndarray, zp: np.ndarray | None, channel_axis: int | None = None) -> np.ndarray:
@@ -43,7 +43,7 @@ def _requantize(acc: np.ndarray, scale: np.ndarray, zp: np.ndarray | None, dtype
         return np.clip(y, info.min, info.max).astype(dtype)
     if zp is not None:
         y = y + np.asarray(zp).astype(np.float64)
-    fmax = float(ml_dtypes.finfo(dtype).max)
+    fmax = float(ml_dtypes().finfo(dtype).max)
     return np.clip(y, -fmax, fmax).astype(dtype)
 
 

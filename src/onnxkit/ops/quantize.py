@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import math
 
-import ml_dtypes
 import numpy as np
 
 from ..ir import DataType
+from ..ir._dtypes import ml_dtypes
 from ._registry import kernel, shape
 from ._shape import normalize_axis
 from .cast import attr_datatype, cast_array
@@ -68,7 +68,7 @@ def quantize_linear(x, y_scale, y_zero_point=None, *, axis=1, saturate=1, block_
         zp = None if y_zero_point is None else _expand(y_zero_point, x.shape, axis, block_size,
                                                        "y_zero_point")
         if dt.is_integer:
-            info = ml_dtypes.iinfo(dt.numpy_dtype)
+            info = ml_dtypes().iinfo(dt.numpy_dtype)
             q = np.rint(q)
             if zp is not None:
                 q = q + zp.astype(q.dtype)
