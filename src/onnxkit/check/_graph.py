@@ -16,6 +16,7 @@ from typing import Any, Callable, Hashable, Iterable
 from ..defs import SINGLE, OpSchema, get_schema, has_schema, max_opset, schema_versions
 from ..ir import (Attribute, AttributeType, Function, Graph, Model, Node, SparseTensor, TensorBase,
                   Type, Value)
+from ..ir._details import attributes_as_listed, details, initializers_as_listed, output_description
 from ._data import (check_declaration, check_sparse, check_tensor, ir_version_problem,
                     type_of_initializer)
 from ._problem import Problem, Where
@@ -66,12 +67,6 @@ def _span(lo: int, hi: int) -> str:
     if lo == hi:
         return f"exactly {lo}"
     return f"at least {lo}" if hi >= 2 ** 31 - 1 else f"{lo} to {hi}"
-
-
-def _attributes(n: Node) -> list[Attribute]:
-    """The node's attributes as listed in the file (repeats included)."""
-    listed = n._extras.get("attribute_list") if n._extras else None
-    return list(listed) if listed is not None else list(n.attributes.values())
 
 
 def _suggest(name: str, options: Iterable[str]) -> str:
@@ -132,7 +127,7 @@ class ModelChecker:
             dup = sorted({k for k in keys if keys.count(k) > 1})
             add(top.problem("metadata", f"metadata_props repeats the key(s) {dup}; keep one entry "
                                         "per key"))
-        opsets = self._opsets(m.opset_imports, (m._extras or {}).get("opsets"), top, "the model")
+        opsets = self._opsets(m.opset_imports, details(m).opsets, top, "the model")
         if self.ir >= 3 and not opsets:
             add(top.problem("opset-import", "the model imports no opset; add opset_import "
                                             "entries (e.g. domain '' version 21)"))
@@ -181,11 +176,10 @@ class ModelChecker:
 
         if not g.name:
             report("missing-name", "the graph has no name; give it one")
-        out_info = (g._extras or {}).get("output_info", {})
         for i, v in enumerate(g.inputs):
             check_declaration(v, f"graph input {i}", main, report)
         for i, v in enumerate(g.outputs):
-            check_declaration(out_info.get(i, v), f"graph output {i}", main, report)
+            check_declaration(output_description(g, i), f"graph output {i}", main, report)
 
         nodes = list(g)
         scope = _Scope(parent, _producers(nodes))
@@ -228,12 +222,13 @@ class ModelChecker:
                       report: Callable[..., None]) -> None:
         seen: set[str] = set()
         inputs = {id(v) for v in g.inputs}
-        for key, v in g.initializers.items():
+        repeated = {id(v) for _, v in details(g).repeated_initializers}
+        for v in initializers_as_listed(g):
             name = v.name or ""
             if not name:
                 report("missing-name", "an initializer has no name; give it one")
                 continue
-            if name in seen or "\x00" in key:
+            if name in seen or id(v) in repeated:
                 report("duplicate-initializer", f"initializer {name!r} is defined twice; remove one",
                        name)
                 continue
@@ -322,7 +317,7 @@ class ModelChecker:
         if version is None:
             report("opset-import", f"domain {domain!r} of this node is not imported; add "
                                    f"{{domain: {domain!r}, version: N}} to opset_import")
-        attrs = _attributes(n)
+        attrs = attributes_as_listed(n)
         seen: set[str] = set()
         for a in attrs:
             if a.name in seen:
@@ -377,10 +372,9 @@ class ModelChecker:
                    report: Callable[..., None]) -> None:
         if not a.name:
             report("attribute-name", "an attribute has no name")
-        ex = a._extras or {}
-        absent = ex.get("absent", ())
-        stray = ex.get("stray", {})
-        typeless = "type" in absent
+        d = details(a)
+        stray = d.stray or {}
+        typeless = "type" in d.absent
         if typeless and self.ir >= 2:
             report("attribute-type", f"attribute {a.name!r} has no type field; set it "
                                      f"({_attr_name(a.type)}, judging by its value)")
@@ -448,7 +442,7 @@ class ModelChecker:
                                                 f"{_suggest(a.name, schema.attributes)}; its attributes: "
                                                 f"{have}")
                 continue
-            typeless = "type" in ((a._extras or {}).get("absent", ()))
+            typeless = "type" in details(a).absent
             if typeless and self.ir >= 2:
                 continue  # reported already: no type field
             atype = 0 if typeless else a.type
@@ -580,11 +574,11 @@ class ModelChecker:
 
         if not f.name:
             report("missing-name", "a model-local function has no name; give it one")
-        explicit = (f._extras or {}).get("explicit", ())
+        explicit = details(f).explicit
         if self.ir >= 8 and not f.domain and "domain" not in explicit:
             report("missing-name", "the function has no domain field; set it (model-local "
                                    "functions usually use a domain of their own, e.g. 'local')")
-        fops = self._opsets(f.opset_imports, (f._extras or {}).get("opsets"), where, "the function")
+        fops = self._opsets(f.opset_imports, details(f).opsets, where, "the function")
         scope = _Scope(None)
         for v in f.inputs:
             k = _key(v)

@@ -6,14 +6,10 @@ for graphs, nodes, attributes, tensors and types.
 Losslessness.  A file read and written back must give the same protobuf
 message, field for field, presence included (proto2 tells an empty string
 that was written from one that was not).  The IR holds plain values (``""``,
-``0``) and each IR object may carry ``_extras``, a small dict, only when the
-file did something the plain values cannot say:
-
-* ``explicit``: optional fields present on the wire with their default value;
-* ``absent``: fields absent on the wire where the IR needs a value
-  (an attribute without ``type``, say);
-* ``unknown``: raw bytes of fields this schema does not know;
-* a few object-specific keys (documented where they are used).
+``0``); an IR object carries :class:`~onnxkit.ir._details.WireDetails` only
+when the file did something the plain values cannot say (a field present
+with its default value, a field absent where the IR needs a value, unknown
+fields, repeated names; the class documents each).
 
 Tensors decoded from a file stay :class:`ProtoTensor` objects around the
 original message, so writing them back reuses the very same bytes.
@@ -26,6 +22,8 @@ from typing import Any, Callable
 from .. import proto as P
 from ..errors import OnnxkitError
 from ._core import Attribute, AttributeType, Function, Graph, Model, Node, TrainingInfo, Value
+from ._details import (add_listed_initializer, attributes_as_listed, details, initializers_as_listed,
+                       output_description, set_details)
 from ._dtypes import DataType
 from ._tensor import ExternalFiles, ExternalTensor, ProtoTensor, SparseTensor, Tensor, TensorBase
 from ._types import (MapType, OpaqueType, OptionalType, SequenceType, Shape, SparseTensorType,
@@ -36,21 +34,12 @@ from ._types import (MapType, OpaqueType, OptionalType, SequenceType, Shape, Spa
 
 def _note(obj: Any, msg: Any, defaults: dict[str, Any]) -> None:
     """Remember which optional fields of ``msg`` were written with their default
-    value, and its unknown fields, on ``obj._extras``."""
-    explicit = None
-    for f, d in defaults.items():
-        v = getattr(msg, f)
-        if v is not None and v == d:
-            if explicit is None:
-                explicit = set()
-            explicit.add(f)
-    if explicit is not None or msg._unknown:
-        ex = obj._extras if obj._extras is not None else {}
-        if explicit:
-            ex["explicit"] = explicit
-        if msg._unknown:
-            ex["unknown"] = list(msg._unknown)
-        obj._extras = ex
+    value, and its unknown fields, in the details of ``obj``."""
+    explicit = [f for f, default in defaults.items() if getattr(msg, f) == default]  # absent: None
+    if explicit:
+        set_details(obj, explicit=frozenset(explicit))
+    if msg._unknown:
+        set_details(obj, unknown=tuple(msg._unknown))
 
 
 def _opt(obj: Any, field: str, value: Any, default: Any) -> Any:
@@ -58,20 +47,18 @@ def _opt(obj: Any, field: str, value: Any, default: Any) -> Any:
     default and the file did not write it explicitly."""
     if value is None:
         return None
-    ex = obj._extras
-    if ex is not None and field in ex.get("absent", ()):
+    d = details(obj)
+    if field in d.absent:
         return None
-    if value != default:
-        return value
-    if ex is not None and field in ex.get("explicit", ()):
+    if value != default or field in d.explicit:
         return value
     return None
 
 
 def _finish(obj: Any, msg: Any) -> Any:
-    ex = obj._extras
-    if ex is not None and "unknown" in ex:
-        msg._unknown = list(ex["unknown"])
+    unknown = details(obj).unknown
+    if unknown:
+        msg._unknown = list(unknown)
     return msg
 
 
@@ -319,7 +306,7 @@ class _Reader:
         v.metadata_props = _props_in(vi.metadata_props)
         _note(v, vi, _VI_DEFAULTS)
         if vi.name is None:
-            v._extras = {**(v._extras or {}), "absent": {"name"}}
+            set_details(v, absent=frozenset({"name"}))
         return v
 
     def graph(self, gp, scopes: list[dict[str, Value]]) -> Graph:
@@ -356,11 +343,7 @@ class _Reader:
                 v = Value(name, TensorType(tp.data_type, tp.dims) if tp.data_type is not None else None)
                 local.setdefault(name, v)
             v.const_value = t
-            if name in g.initializers:
-                # a repeated initializer name: kept under a private key so it round-trips
-                g.initializers[f"{name}\x00{len(g.initializers)}"] = v
-            else:
-                g.initializers[name] = v
+            add_listed_initializer(g, name, v)
         sparse_values = []
         for sp in gp.sparse_initializer:
             s = deserialize_sparse(sp, self.base_dir, self.files)
@@ -407,7 +390,7 @@ class _Reader:
                     continue
             g.outputs.append(describe(vi, v))
         if output_info:
-            g._extras = {**(g._extras or {}), "output_info": output_info}
+            set_details(g, output_info=output_info)
         for vi in gp.value_info:
             name = vi.name or ""
             v = local.get(name)
@@ -453,13 +436,10 @@ class _Reader:
                 stray[f] = getattr(ap, f)
         if field is not None and ap.ref_attr_name is not None and getattr(ap, field) not in (None, []):
             stray[field] = getattr(ap, field)
-        if absent or stray:
-            ex = a._extras if a._extras is not None else {}
-            if absent:
-                ex["absent"] = absent
-            if stray:
-                ex["stray"] = stray  # value fields the type does not use, written back as they were
-            a._extras = ex
+        if absent:
+            set_details(a, absent=frozenset(absent))
+        if stray:
+            set_details(a, stray=stray)
         return a
 
     def _attr_value(self, field: str, raw: Any, scopes) -> Any:
@@ -501,7 +481,7 @@ class _Reader:
         f.metadata_props = _props_in(fp.metadata_props)
         _note(f, fp, _FUNC_DEFAULTS)
         if opx:
-            f._extras = {**(f._extras or {}), "opsets": opx}
+            set_details(f, opsets=opx)
         return f
 
 
@@ -519,7 +499,7 @@ def _opsets_in(entries) -> tuple[dict[str, int], list | None]:
 
 
 def _opsets_out(obj: Any, opsets: dict[str, int]) -> list:
-    raw = obj._extras.get("opsets") if obj._extras else None
+    raw = details(obj).opsets
     if raw is not None and _opsets_in([P.OperatorSetIdProto(domain=d, version=v)
                                        for d, v in raw])[0] == opsets:
         return [P.OperatorSetIdProto(domain=d, version=v) for d, v in raw]
@@ -549,9 +529,9 @@ def deserialize_model(mp, base_dir: str | None = None, files: ExternalFiles | No
     m.configuration = list(mp.configuration)
     _note(m, mp, _MODEL_DEFAULTS)
     if mp.graph is None:
-        m._extras = {**(m._extras or {}), "no_graph": True}
+        set_details(m, no_graph=True)
     if opx:
-        m._extras = {**(m._extras or {}), "opsets": opx}
+        set_details(m, opsets=opx)
     return m
 
 
@@ -564,9 +544,8 @@ class _Writer:
 
     def value_info(self, v: Value, described: Value | None = None):
         d = v if described is None else described
-        absent = d._extras.get("absent", ()) if d._extras else ()
         vi = P.ValueInfoProto(
-            name=None if "name" in absent else (v.name or ""),
+            name=None if "name" in details(d).absent else (v.name or ""),
             type=None if d.type is None else serialize_type(d.type),
             doc_string=_opt(d, "doc_string", d.doc_string, ""),
             metadata_props=_props_out(d.metadata_props))
@@ -574,16 +553,15 @@ class _Writer:
 
     def graph(self, g: Graph):
         nodes = [self.node(n) for n in g]
-        out_info = (g._extras or {}).get("output_info", {})
         gp = P.GraphProto(
             node=nodes,
             name=_opt(g, "name", g.name, ""),
             initializer=[serialize_tensor(v.const_value, v.name, self.place)
-                         for v in g.initializers.values()],
+                         for v in initializers_as_listed(g)],
             sparse_initializer=[serialize_sparse(s) for s in g.sparse_initializers],
             doc_string=_opt(g, "doc_string", g.doc_string, ""),
             input=[self.value_info(v) for v in g.inputs],
-            output=[self.value_info(v, out_info.get(i)) for i, v in enumerate(g.outputs)],
+            output=[self.value_info(v, output_description(g, i)) for i, v in enumerate(g.outputs)],
             value_info=[self.value_info(v) for v in _value_info_values(g)],
             quantization_annotation=[
                 P.TensorAnnotation(tensor_name=name, quant_parameter_tensor_names=[
@@ -593,9 +571,7 @@ class _Writer:
         return _finish(g, gp)
 
     def node(self, n: Node):
-        attrs = n._extras.get("attribute_list") if n._extras else None
-        if attrs is None or {a.name: a for a in attrs} != n.attributes:
-            attrs = list(n.attributes.values())
+        attrs = attributes_as_listed(n)
         np_ = P.NodeProto(
             input=["" if v is None else (v.name or "") for v in n.inputs],
             output=[v.name or "" for v in n.outputs],
@@ -615,12 +591,11 @@ class _Writer:
                               doc_string=_opt(a, "doc_string", a.doc_string, ""),
                               type=_opt(a, "type", a.type, -1))
         field = _ATTR_FIELD.get(a.type)
-        absent = a._extras.get("absent", ()) if a._extras else ()
-        if field is not None and a.ref_attr_name is None and field not in absent:
+        d = details(a)
+        if field is not None and a.ref_attr_name is None and field not in d.absent:
             setattr(ap, field, self._attr_value(field, a.value))
-        if a._extras and "stray" in a._extras:
-            for f, v in a._extras["stray"].items():
-                setattr(ap, f, v)
+        for f, v in (d.stray or {}).items():
+            setattr(ap, f, v)
         return _finish(a, ap)
 
     def _attr_value(self, field: str, v: Any) -> Any:
@@ -714,7 +689,7 @@ def assign_names(model: Model) -> None:
 
 def _graph_values(g: Graph):
     yield from g.inputs
-    yield from g.initializers.values()
+    yield from initializers_as_listed(g)
     for n in g:
         yield from n.outputs
         for v in n.inputs:
@@ -737,7 +712,7 @@ def serialize_model(m: Model, place: ExternalPlacer | None = None):
         domain=_opt(m, "domain", m.domain, ""),
         model_version=_opt(m, "model_version", m.model_version, 0),
         doc_string=_opt(m, "doc_string", m.doc_string, ""),
-        graph=None if (m._extras and m._extras.get("no_graph") and not len(m.graph)
+        graph=None if (details(m).no_graph and not len(m.graph)
                        and not m.graph.inputs and not m.graph.outputs) else w.graph(m.graph),
         metadata_props=_props_out(m.metadata_props),
         training_info=[_finish(t, P.TrainingInfoProto(
@@ -777,7 +752,7 @@ def link_nodes(nodes: list, local: dict[str, Value], scopes: list[dict[str, Valu
         attrs = [read_attribute(a, inner) for a in raw_attrs]
         node.attributes = {a.name: a for a in attrs}
         if len(node.attributes) != len(attrs):  # repeated names: written back as read
-            node._extras = {**(node._extras or {}), "attribute_list": attrs}
+            set_details(node, attribute_list=attrs)
     return resolve
 
 

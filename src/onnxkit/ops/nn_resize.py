@@ -207,7 +207,7 @@ def _upsample(x: np.ndarray, scales: Sequence[float], mode: str) -> np.ndarray:
 
 
 @kernel("Upsample", 1)
-def upsample_1(x, *, height_scale=1.0, width_scale=1.0, mode="nearest"):
+def upsample_1(x, *, height_scale, width_scale, mode="nearest"):
     return _upsample(x, [1.0] * (x.ndim - 2) + [height_scale, width_scale], mode)
 
 

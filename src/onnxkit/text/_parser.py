@@ -3,8 +3,8 @@
 Reads what ``onnx.parser`` reads and builds the IR whose serialization is the
 message ``onnx.parser`` builds from the same text, field presence included
 (the parser writes ``domain: ""`` on every node, ``name: ""`` on unnamed
-tensor constants, and so on; the IR keeps such details in ``_extras`` the way
-:mod:`onnxkit.ir.serde` does).
+tensor constants, and so on; the IR keeps such details in
+:class:`~onnxkit.ir._details.WireDetails` the way :mod:`onnxkit.ir.serde` does).
 
 Where onnx's parser silently drops what the text says, this one keeps it:
 lists of tensors, graphs and types in attributes keep their elements.  Text
@@ -28,6 +28,7 @@ import numpy as np
 from .. import proto as P
 from ..errors import ParseError
 from ..ir._core import Attribute, AttributeType, Function, Graph, Model, Node, Value
+from ..ir._details import add_listed_initializer, details, set_details
 from ..ir._dtypes import DataType
 from ..ir._tensor import ProtoTensor
 from ..ir.serde import link_nodes
@@ -68,9 +69,7 @@ def _a(word: str) -> str:
 
 def _mark(obj: Any, field: str) -> None:
     """Note that ``field`` is written although it holds its default value."""
-    ex = obj._extras if obj._extras is not None else {}
-    ex.setdefault("explicit", set()).add(field)
-    obj._extras = ex
+    set_details(obj, explicit=details(obj).explicit | {field})
 
 
 # ---------------------------------------------------------------- intermediate forms
@@ -901,7 +900,7 @@ class _Builder:
             local.setdefault(name, v)
             if data is not None:
                 v.const_value = data
-                _add_initializer(g, name, v)
+                add_listed_initializer(g, name, v)
         for name, t, data in spec.extras:
             if data is None:
                 continue
@@ -910,7 +909,7 @@ class _Builder:
                 v = Value(name, TensorType(data.dtype, data.shape))
                 local.setdefault(name, v)
             v.const_value = data
-            _add_initializer(g, name, v)
+            add_listed_initializer(g, name, v)
         resolve = self.body(g, local, spec.nodes, scopes)
         described: set[int] = set()
         output_info = {}
@@ -926,7 +925,7 @@ class _Builder:
                 output_info[i] = Value(name, t)
             g.outputs.append(v)
         if output_info:
-            g._extras = {**(g._extras or {}), "output_info": output_info}
+            set_details(g, output_info=output_info)
         for name, t, data in spec.extras:
             if data is None:
                 g.value_info.append(_describe(g, local.get(name), name, t, described))
@@ -967,12 +966,12 @@ class _Builder:
         attr = Attribute(a.name, a.type if a.type is not None else A.UNDEFINED, value,
                          ref_attr_name=a.ref)
         if a.type is None:
-            attr._extras = {"absent": {"type"}}
+            set_details(attr, absent=frozenset({"type"}))
         elif a.ref is None and value is None:
             # a declared type and no value (a function attribute without a default)
             field = _VALUE_FIELD.get(a.type)
             if field is not None:
-                attr._extras = {"absent": {field}}
+                set_details(attr, absent=frozenset({field}))
         return attr
 
     def node(self, spec: _NodeSpec) -> Node:
@@ -1047,14 +1046,6 @@ _VALUE_FIELD = {A.FLOAT: "f", A.INT: "i", A.STRING: "s", A.TENSOR: "t", A.GRAPH:
                 A.SPARSE_TENSOR: "sparse_tensor", A.TYPE_PROTO: "tp"}
 
 
-def _add_initializer(g: Graph, name: str, v: Value) -> None:
-    if name in g.initializers:
-        # a repeated initializer name: kept under a private key (as serde does)
-        g.initializers[f"{name}\x00{len(g.initializers)}"] = v
-    else:
-        g.initializers[name] = v
-
-
 def _opsets(obj: Any, entries: list[tuple[str, int]]) -> dict[str, int]:
     out: dict[str, int] = {}
     for d, v in entries:
@@ -1062,7 +1053,7 @@ def _opsets(obj: Any, entries: list[tuple[str, int]]) -> dict[str, int]:
         # dict agrees with their last version
         out[d] = v
     if len(out) != len(entries):
-        obj._extras = {**(obj._extras or {}), "opsets": list(entries)}
+        set_details(obj, opsets=list(entries))
     return out
 
 

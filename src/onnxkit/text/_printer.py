@@ -17,6 +17,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from ..ir._core import Attribute, AttributeType, Function, Graph, Model, Node, Value
+from ..ir._details import attributes_as_listed, details, initializers_as_listed, output_description
 from ..ir._dtypes import DataType
 from ..ir._tensor import ExternalTensor, ProtoTensor, TensorBase
 from ..ir._types import (MapType, OpaqueType, OptionalType, SequenceType, SparseTensorType,
@@ -136,23 +137,18 @@ def _format_floats(values: Any, double: bool) -> list[str]:
 # ---------------------------------------------------------------- presence
 
 
-def _extras(obj: Any) -> dict:
-    ex = getattr(obj, "_extras", None)
-    return ex if ex is not None else {}
-
-
 def _present(obj: Any, field: str, value: Any, default: Any) -> bool:
     """Whether serialization writes this optional field (see serde._opt)."""
     if value is None:
         return False
-    ex = _extras(obj)
-    if field in ex.get("absent", ()):
+    d = details(obj)
+    if field in d.absent:
         return False
-    return value != default or field in ex.get("explicit", ())
+    return value != default or field in d.explicit
 
 
 def _opsets(obj: Any, opsets: dict[str, int]) -> list[tuple[str, int]]:
-    raw = _extras(obj).get("opsets")
+    raw = details(obj).opsets
     if raw is not None and {(d or ""): (v or 0) for d, v in raw} == opsets and \
             len({d or "" for d, _ in raw}) == len(opsets):
         return [(d or "", v or 0) for d, v in raw]
@@ -345,13 +341,12 @@ class _Printer:
     # values
     def value_info(self, v: Value, described: Value | None = None) -> str:
         d = v if described is None else described
-        name = "" if "name" in _extras(d).get("absent", ()) else self.name(v)
+        name = "" if "name" in details(d).absent else self.name(v)
         return format_type(d.type) + " " + quote_id(name)
 
     # attributes
     def attribute(self, a: Attribute, indent: int) -> None:
-        absent = _extras(a).get("absent", ())
-        typ = AttributeType.UNDEFINED if "type" in absent else a.type
+        typ = AttributeType.UNDEFINED if "type" in details(a).absent else a.type
         self.w(f"{a.name}: {ATTR_TYPE_NAMES.get(typ, 'undefined')} = ")
         if a.ref_attr_name is not None:
             self.w("@" + a.ref_attr_name)
@@ -411,7 +406,7 @@ class _Printer:
         self.w(n.op_type)
         if n.overload:
             self.w(":" + n.overload)
-        attrs = _node_attributes(n)
+        attrs = attributes_as_listed(n)
         has_graph = any(_holds_graph(a) for a in attrs)
         if attrs and not has_graph:
             self.w(" ")
@@ -429,26 +424,25 @@ class _Printer:
 
     # graphs
     def graph(self, g: Graph, indent: int = 0) -> None:
-        ex = _extras(g)
-        out_info = ex.get("output_info", {})
+        initializers = initializers_as_listed(g)
         self.w(quote_id(g.name) + " (")
         self.w(", ".join(self.value_info(v) for v in g.inputs))
         self.w(") => (")
-        self.w(", ".join(self.value_info(v, out_info.get(i)) for i, v in enumerate(g.outputs)))
+        self.w(", ".join(self.value_info(v, output_description(g, i)) for i, v in enumerate(g.outputs)))
         self.w(") ")
-        big = [] if self.weights else [v for v in g.initializers.values() if _is_big(v.const_value)]
+        big = [] if self.weights else [v for v in initializers if _is_big(v.const_value)]
         if big:     # one entry a line, each big weight as its type and a summary in a comment
             pad = "\n" + " " * (indent + 6)
             entries = [(_initializer_text(v), "") if not _is_big(v.const_value) else
                        (_tensor_type_text(v.const_value) + " " + quote_id(self.name(v)),
-                        "   # " + tensor_summary(v.const_value)) for v in g.initializers.values()]
+                        "   # " + tensor_summary(v.const_value)) for v in initializers]
             entries += [(self.value_info(v), "") for v in _value_info_values(g)]
             body = "".join(pad + text + ("," if i < len(entries) - 1 else "") + note
                            for i, (text, note) in enumerate(entries))
             self.w("\n" + " " * (indent + 3) + "<" + body + "\n" + " " * (indent + 3) + ">\n")
             extra = None
         else:
-            extra = [_initializer_text(v) for v in g.initializers.values()]
+            extra = [_initializer_text(v) for v in initializers]
             extra += [self.value_info(v) for v in _value_info_values(g)]
         if extra:
             self.w("\n" + " " * (indent + 3) + "<" + ", ".join(extra) + ">\n")
@@ -501,24 +495,19 @@ def _as_str(v: Any) -> str:
     return str(v)
 
 
-def _node_attributes(n: Node) -> list[Attribute]:
-    attrs = _extras(n).get("attribute_list")
-    if attrs is None or {a.name: a for a in attrs} != n.attributes:
-        attrs = list(n.attributes.values())
-    return attrs
 
 
 def _holds_graph(a: Attribute) -> bool:
     """Whether the serialized attribute has a ``g`` or a ``graphs`` entry (onnx then
     writes the node's attributes after its inputs)."""
-    ex = _extras(a)
-    stray = ex.get("stray", {})
+    d = details(a)
+    stray = d.stray or {}
     if stray.get("g") is not None or stray.get("graphs"):
         return True
     if a.ref_attr_name is not None:
         return False
     if a.type == AttributeType.GRAPH:
-        return a.value is not None and "g" not in ex.get("absent", ())
+        return a.value is not None and "g" not in d.absent
     return a.type == AttributeType.GRAPHS and bool(a.value)
 
 
