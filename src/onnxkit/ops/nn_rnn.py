@@ -114,7 +114,8 @@ def _keep(mask, new, old):
 
 @kernel("RNN", 1)
 def rnn(x, w, r, b=None, sequence_lens=None, initial_h=None, *, activation_alpha=None, activation_beta=None,
-        activations=None, clip=None, direction="forward", hidden_size=None, layout=0, output_sequence=0):
+        activations=("Tanh", "Tanh"), clip=None, direction="forward", hidden_size=None, layout=0,
+        output_sequence=0):
     L = _Layer(x, w, r, b, sequence_lens, [initial_h], hidden_size, direction, layout, 1)
     acts = _activations(activations, activation_alpha, activation_beta, 1, L.num_dir, ["Tanh"])
     ys, hs = [], []
