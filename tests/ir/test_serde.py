@@ -10,7 +10,7 @@ import pytest
 
 import onnxkit
 
-from .conftest import conformance_files
+from tests.conftest import conformance_files
 
 
 def _roundtrip_equal(data: bytes) -> None:
@@ -52,7 +52,7 @@ def test_test_data_files_round_trip_as_tensors():
     """The input/output .pb files beside the conformance models are TensorProtos."""
     import glob
 
-    from .conftest import _data_dir
+    from tests.conftest import _data_dir
 
     files = sorted(glob.glob(os.path.join(_data_dir(), "**", "*.pb"), recursive=True))
     assert len(files) > 100

@@ -21,7 +21,7 @@ from onnxkit.defs import all_schemas
 from onnxkit.errors import IRError
 from onnxkit.ir import AttributeType, DataType, Value
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_generated_module_is_up_to_date():

@@ -9,7 +9,7 @@ import onnxkit
 from onnxkit.cli import main
 from onnxkit.ops import _registry
 
-from .test_session import _mlp
+from tests.runtime.test_session import _mlp
 
 
 @pytest.fixture()

@@ -25,7 +25,7 @@ from onnxkit.errors import ParseError
 from onnxkit.ir import serde
 from onnxkit.text import parse, parse_function, parse_graph, parse_node, to_text
 
-from .conftest import _data_dir, conformance_cases, conformance_files
+from tests.conftest import _data_dir, conformance_cases, conformance_files
 
 onnx = pytest.importorskip("onnx")
 import onnx.parser  # noqa: E402
