@@ -24,6 +24,7 @@ from onnxkit.ops.fused_matmul import fused_matmul
 from onnxkit.ops.math_activation import erf_f32, gelu, gelu_inplace
 from onnxkit.ops.math_matmul import gemm, matmul
 from onnxkit.ops.nn_attention import attention
+from onnxkit.ops import registered_fast
 from onnxkit.runtime import _fast
 
 RNG = np.random.default_rng(3)
@@ -544,7 +545,7 @@ def _same_behaviour(fn, want_fn, *args):
 
 
 @pytest.mark.parametrize("dtype", _FAST_DTYPES)
-@pytest.mark.parametrize("op", sorted(_fast._UNARY))
+@pytest.mark.parametrize("op", sorted(op for (d, op), f in registered_fast().items() if f.arity == 1))
 def test_fast_unary_call_is_the_kernel(op, dtype):
     kernel = _kernel(op, 21)
     call, inplace, commutative = _fast.fast_call(op, kernel, 1)
@@ -564,7 +565,7 @@ def test_fast_unary_call_is_the_kernel(op, dtype):
 @pytest.mark.parametrize("dtypes", [("float32", "float32"), ("float64", "float64"), ("float16", "float16"),
                                     ("int32", "int32"), ("float32", "float64")])
 @pytest.mark.parametrize("shapes", _BINARY_SHAPES, ids=str)
-@pytest.mark.parametrize("op", sorted(_fast._BINARY))
+@pytest.mark.parametrize("op", sorted(op for (d, op), f in registered_fast().items() if f.arity == 2))
 def test_fast_binary_call_is_the_kernel(op, shapes, dtypes):
     kernel = _kernel(op, 21)
     call, inplace, commutative = _fast.fast_call(op, kernel, 2)
@@ -585,3 +586,12 @@ def test_fast_call_declines_what_it_has_no_direct_form_for():
     assert _fast.fast_call("Relu", _kernel("Relu", 21), 2) is None      # wrong arity
     assert _fast.fast_call("Add", _kernel("Add", 21), 1) is None
     assert _fast.fast_call("Pow", _kernel("Pow", 21), 2) is None        # no direct form
+    assert _fast.fast_call("Add", _kernel("Add", 1), 2, opset=6) is None  # legacy broadcast attributes
+
+
+def test_every_fast_form_is_registered_beside_its_kernel():
+    forms = registered_fast()
+    assert {op for _, op in forms} >= {"Relu", "Sigmoid", "Tanh", "Exp", "Sqrt", "Neg", "Abs", "Reciprocal",
+                                        "Add", "Sub", "Mul", "Div"}
+    for (domain, op), form in forms.items():
+        assert find_kernel(op, 21, domain) is not None and form.since >= 7, op

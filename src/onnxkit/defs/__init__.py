@@ -19,14 +19,13 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-
+from ..ir._domain import normalize_domain
 from ._typestr import parse_type_string, type_string
 
 __all__ = ["AttributeDef", "FormalParameter", "OpSchema", "TypeConstraint", "all_schemas", "domains",
            "get_schema", "has_schema", "max_opset", "parse_type_string", "schema_versions", "type_string"]
 
 SINGLE, OPTIONAL, VARIADIC = 0, 1, 2
-_ALIASES = {"ai.onnx": ""}
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +137,7 @@ def get_schema(op_type: str, opset: int, domain: str = "") -> OpSchema | None:
     """The schema of ``op_type`` in force at ``opset`` of ``domain``: the one with
     the highest ``since_version`` <= ``opset``.  None when the op is unknown
     there (or was introduced later)."""
-    entry = _domain_table(_ALIASES.get(domain, domain)).get(op_type)
+    entry = _domain_table(normalize_domain(domain)).get(op_type)
     if entry is None:
         return None
     i = bisect.bisect_right(entry[0], opset)
@@ -146,12 +145,12 @@ def get_schema(op_type: str, opset: int, domain: str = "") -> OpSchema | None:
 
 
 def has_schema(op_type: str, domain: str = "") -> bool:
-    return op_type in _domain_table(_ALIASES.get(domain, domain))
+    return op_type in _domain_table(normalize_domain(domain))
 
 
 def schema_versions(op_type: str, domain: str = "") -> list[OpSchema]:
     """Every version of ``op_type``, oldest first."""
-    entry = _domain_table(_ALIASES.get(domain, domain)).get(op_type)
+    entry = _domain_table(normalize_domain(domain)).get(op_type)
     return list(entry[1]) if entry else []
 
 
@@ -165,4 +164,4 @@ def all_schemas(domain: str | None = None) -> Iterator[OpSchema]:
 @functools.cache
 def max_opset(domain: str = "") -> int:
     """The highest since_version in the tables: the newest opset known."""
-    return max((s.since_version for s in all_schemas(_ALIASES.get(domain, domain))), default=1)
+    return max((s.since_version for s in all_schemas(normalize_domain(domain))), default=1)

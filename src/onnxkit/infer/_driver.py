@@ -23,8 +23,10 @@ import numpy as np
 from ..defs import get_schema
 from ..errors import DataSizeError, ExternalDataError, InferenceError
 from ..ir import AttributeType, DataType, Graph, Node, OptionalType, SequenceType, TensorType, Type, Value
+from ..ir._domain import normalize_domain, normalize_opsets
 from ..ir._tensor import TensorBase
-from ..ops._registry import KernelContext, find_kernel, find_shape
+from ..ops._evaluate import evaluate_node, kernel_attribute
+from ..ops._registry import find_kernel, find_shape
 from ..ops._shape import Dim, InferenceContext, Sym, dim_text, sym, tensor_type
 from ..defs import parse_type_string
 from ._types import Conflict, merge_types
@@ -39,10 +41,6 @@ _NONDETERMINISTIC = frozenset({"RandomNormal", "RandomUniform", "RandomNormalLik
                                "Multinomial", "Bernoulli", "Dropout"})
 
 _sym = functools.lru_cache(maxsize=8192)(sym)
-
-
-def _domain(d: str) -> str:
-    return "" if d == "ai.onnx" else d
 
 
 class _Info:
@@ -99,26 +97,6 @@ def _strip_shapes(t: Type | None) -> Type | None:
     return t
 
 
-def _py_attr(a) -> Any:
-    """An attribute's value as kernels and rules take it (GRAPH: the IR graph;
-    strings as str, or bytes when they are not UTF-8)."""
-    t, v = a.type, a.value
-    if t in (AttributeType.TENSOR, AttributeType.TENSORS):
-        return v.numpy() if t == AttributeType.TENSOR else [x.numpy() for x in v]
-    if t in (AttributeType.STRING, AttributeType.STRINGS):
-        return _text(v) if t == AttributeType.STRING else [_text(x) for x in v]
-    if t in (AttributeType.FLOATS, AttributeType.INTS, AttributeType.GRAPHS):
-        return list(v)
-    return v
-
-
-def _text(s: Any) -> Any:
-    try:
-        return bytes(s).decode() if isinstance(s, (bytes, bytearray)) else s
-    except UnicodeDecodeError:
-        return bytes(s)
-
-
 class _Scope:
     """A namespace of inferred values: the main graph with its subgraphs, or one
     call of a function body (``write`` False, attribute references bound)."""
@@ -171,7 +149,7 @@ class _Ctx(InferenceContext):
         if a.ref_attr_name is not None:
             binding = self._scope.binding or {}
             return binding.get(a.ref_attr_name, default)
-        return _py_attr(a)
+        return kernel_attribute(a)
 
     def input_type(self, i: int) -> Type | None:
         return self._in(i).type
@@ -251,7 +229,7 @@ class Driver:
             for n in g:
                 for v in n.outputs:
                     self.declared[v] = v.type
-        opsets = {_domain(k): v for k, v in model.opset_imports.items()}
+        opsets = normalize_opsets(model.opset_imports)
         self.graph(model.graph, _Scope(opsets, write=True), "", None)
 
     # ------------------------------------------------------------ values
@@ -362,7 +340,7 @@ class Driver:
         return [self.get(scope, v).type for v in g.outputs]
 
     def node(self, node: Node, index: int, scope: _Scope, where: str) -> None:
-        domain = _domain(node.domain)
+        domain = normalize_domain(node.domain)
         opset = scope.opsets.get(domain)
         ctx = _Ctx(self, scope, node, index, where, opset)
         schema = None
@@ -466,13 +444,13 @@ class Driver:
                 if ad.default is not None:
                     binding[name] = list(ad.default) if isinstance(ad.default, tuple) else ad.default
         for a in getattr(fn, "attribute_defaults", ()):
-            binding[a.name] = _py_attr(a)
+            binding[a.name] = kernel_attribute(a)
         for name in ctx.node.attributes:
             value = ctx.attr(name, _UNBOUND)
             if value is not _UNBOUND:
                 binding[name] = value
         opsets = dict(scope.opsets)
-        opsets.update({_domain(k): v for k, v in fn.opset_imports.items()})
+        opsets.update(normalize_opsets(fn.opset_imports))
         sub = _Scope(opsets, write=False, binding=binding, depth=scope.depth + 1)
         body = fn.graph
         for v, info in zip(body.inputs, ctx._ins):
@@ -514,26 +492,14 @@ class Driver:
         reg = find_kernel(node.op_type, ctx.opset, domain)
         if reg is None:
             return
-        attrs = {}
-        for name, a in node.attributes.items():
-            if a.type in (AttributeType.GRAPH, AttributeType.GRAPHS):
-                return
-            value = ctx.attr(name, _UNBOUND)
-            if value is not _UNBOUND:
-                attrs[name] = value
+        if any(a.type in (AttributeType.GRAPH, AttributeType.GRAPHS) for a in node.attributes.values()):
+            return
         try:
             with np.errstate(all="ignore"):
-                if reg.context:
-                    r = reg.fn(KernelContext(node, scope.opsets, ctx.n_outputs), *args, **attrs)
-                else:
-                    r = reg.fn(*args, **attrs)
+                r = evaluate_node(node, args, scope.opsets, binding=scope.binding)
         except Exception:
             return
-        if not isinstance(r, tuple):
-            r = (r,)
         for i, x in enumerate(r[:ctx.n_outputs]):
-            if isinstance(x, np.generic):
-                x = np.asarray(x)
             if isinstance(x, np.ndarray) and x.size <= MAX_FOLD_ELEMENTS and outs[i].value is None:
                 self.set_value(ctx, i, x)
 

@@ -3,9 +3,13 @@
 Use-def links are kept by the methods: a :class:`Value` knows the node that
 produces it and every ``(node, input_index)`` that uses it, and a node's
 inputs change only through :meth:`Node.set_input` / :meth:`Node.replace_input`
-and friends, so the links never go stale.  A graph's nodes form a linked list
-that may be changed while it is being iterated (removed nodes are skipped,
-nodes inserted ahead of the cursor are visited).
+and friends, so the links never go stale.  A graph's ``inputs`` and
+``outputs`` are lists that tell each Value where it is listed
+(:meth:`Value.is_graph_input`, :meth:`Value.is_graph_output`).  A graph's nodes
+form a linked list that may be changed while it is being iterated: removed
+nodes are skipped, nodes inserted ahead of the cursor are visited, and a node
+removed and inserted again elsewhere (even the one the iterator stands on)
+neither derails the iteration nor is visited twice from its old place.
 
 Nothing here knows bytes; :mod:`onnxkit.ir.serde` converts to and from the
 wire messages.
@@ -16,6 +20,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Iterator, Sequence
 
 from ..errors import IRError
+from ._domain import normalize_opsets
 from ._dtypes import DataType
 from ._tensor import SparseTensor, Tensor, TensorBase
 from ._types import Shape, TensorType, Type
@@ -45,7 +50,7 @@ class Value:
     """
 
     __slots__ = ("name", "type", "doc_string", "metadata_props", "const_value",
-                 "_producer", "_index", "_uses", "_extras")
+                 "_producer", "_index", "_uses", "_input_of", "_output_of", "_extras")
 
     def __init__(self, name: str | None = None, type: Type | None = None, *,
                  dtype: int | DataType | None = None, shape: Any = None,
@@ -60,6 +65,9 @@ class Value:
         self._producer: Node | None = None
         self._index: int | None = None
         self._uses: dict[tuple[Node, int], None] = {}
+        # {graph: how many times it lists this value}, None while none does (see _GraphValues)
+        self._input_of: dict[Graph, int] | None = None
+        self._output_of: dict[Graph, int] | None = None
         self._extras = None
 
     # producer / consumers
@@ -80,12 +88,39 @@ class Value:
         """The nodes that read this value (each once)."""
         return list(dict.fromkeys(n for n, _ in self._uses))
 
-    def replace_all_uses_with(self, other: Value) -> None:
-        """Make every node that reads this value read ``other`` instead."""
+    def replace_all_uses_with(self, other: Value, *, replace_graph_outputs: bool = False) -> None:
+        """Make every node that reads this value read ``other`` instead.
+
+        With ``replace_graph_outputs``, ``other`` also takes this value's place
+        in the outputs of every graph that lists it (names are left as they
+        are: keeping the graph's interface names is the caller's choice).
+        """
         if other is self:
             return
         for node, i in list(self._uses):
             node.set_input(i, other)
+        if replace_graph_outputs and self._output_of:
+            for g in list(self._output_of):
+                outs = g.outputs
+                for i, o in enumerate(outs):
+                    if o is self:
+                        outs[i] = other
+
+    # where the value is listed
+    def is_graph_input(self, graph: Graph | None = None) -> bool:
+        """Whether ``graph`` (any graph when None) lists this value among its inputs."""
+        d = self._input_of
+        return bool(d) if graph is None else bool(d) and graph in d
+
+    def is_graph_output(self, graph: Graph | None = None) -> bool:
+        """Whether ``graph`` (any graph when None: a subgraph may output a value
+        of an enclosing scope) lists this value among its outputs."""
+        d = self._output_of
+        return bool(d) if graph is None else bool(d) and graph in d
+
+    def output_of(self) -> list[Graph]:
+        """The graphs that list this value among their outputs."""
+        return list(self._output_of or ())
 
     # tensor conveniences
     @property
@@ -241,7 +276,7 @@ class Node:
 
     __slots__ = ("op_type", "domain", "overload", "name", "doc_string", "attributes",
                  "metadata_props", "device_configurations", "_inputs", "_outputs", "_graph",
-                 "_prev", "_next", "_erased", "_extras")
+                 "_link", "_extras")
 
     def __init__(self, op_type: str, inputs: Sequence[Value | None] = (),
                  outputs: Sequence[Value] | int = 1, *, domain: str = "", name: str = "",
@@ -259,9 +294,7 @@ class Node:
         self.metadata_props: dict[str, str] = {}
         self.device_configurations: list = []  # proto NodeDeviceConfigurationProto objects
         self._graph: Graph | None = None
-        self._prev: Node | None = None
-        self._next: Node | None = None
-        self._erased = False
+        self._link: _Link | None = None
         self._extras = None
         self._inputs: list[Value | None] = []
         for v in inputs:
@@ -364,6 +397,108 @@ class Node:
 # ------------------------------------------------------------------ graphs
 
 
+class _GraphValues(list):
+    """A graph's ``inputs`` or ``outputs``: a plain list to read, that tells
+    each Value it holds where it is listed (``Value._input_of`` /
+    ``Value._output_of``), however it is changed."""
+
+    __slots__ = ("_graph", "_slot")
+
+    def __init__(self, graph: Graph, slot: str, values: Iterable[Value] = ()) -> None:
+        super().__init__()
+        self._graph = graph
+        self._slot = slot
+        self.extend(values)
+
+    def _add(self, v: Value) -> Value:
+        if not isinstance(v, Value):
+            raise IRError(f"graph {self._graph.name!r}: {self._slot[1:-3]}s are Values, not "
+                          f"{type(v).__name__}")
+        d = getattr(v, self._slot)
+        if d is None:
+            d = {}
+            setattr(v, self._slot, d)
+        d[self._graph] = d.get(self._graph, 0) + 1
+        return v
+
+    def _drop(self, v: Value) -> None:
+        d = getattr(v, self._slot)
+        k = d[self._graph] - 1
+        if k:
+            d[self._graph] = k
+        else:
+            del d[self._graph]
+
+    def append(self, v: Value) -> None:
+        super().append(self._add(v))
+
+    def extend(self, values: Iterable[Value]) -> None:
+        super().extend([self._add(v) for v in values])
+
+    def insert(self, i: Any, v: Value) -> None:
+        super().insert(i, self._add(v))
+
+    def remove(self, v: Value) -> None:
+        for i, x in enumerate(self):
+            if x is v or x == v:
+                del self[i]
+                return
+        raise ValueError(f"{v!r} is not listed")
+
+    def pop(self, i: Any = -1) -> Value:
+        v = super().pop(i)
+        self._drop(v)
+        return v
+
+    def clear(self) -> None:
+        for v in self:
+            self._drop(v)
+        super().clear()
+
+    def __setitem__(self, i: Any, v: Any) -> None:
+        if isinstance(i, slice):
+            new = [self._add(x) for x in v]
+            for x in self[i]:
+                self._drop(x)
+            super().__setitem__(i, new)
+        else:
+            self._add(v)
+            self._drop(self[i])
+            super().__setitem__(i, v)
+
+    def __delitem__(self, i: Any) -> None:
+        for x in (self[i] if isinstance(i, slice) else [self[i]]):
+            self._drop(x)
+        super().__delitem__(i)
+
+    def __iadd__(self, values: Iterable[Value]) -> _GraphValues:  # type: ignore[override]
+        self.extend(values)
+        return self
+
+    def __imul__(self, n: Any) -> _GraphValues:  # type: ignore[override]
+        self.extend(list(self) * (n - 1) if n > 0 else [])
+        if n <= 0:
+            self.clear()
+        return self
+
+    def __reduce__(self):
+        return (list, (list(self),))
+
+
+class _Link:
+    """A node's place in a graph's node list.  Removing a node marks its link
+    erased (an iterator standing on it goes on from where it was); inserting
+    it again makes a new link."""
+
+    __slots__ = ("node", "prev", "next", "erased")
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.prev: _Link | None = None
+        self.next: _Link | None = None
+        self.erased = False
+
+
 class Graph:
     """A graph: inputs, outputs, initializers and an ordered list of nodes.
 
@@ -372,7 +507,7 @@ class Graph:
     Iterating yields the nodes in order, safely while the graph changes.
     """
 
-    __slots__ = ("name", "doc_string", "inputs", "outputs", "initializers",
+    __slots__ = ("name", "doc_string", "_inputs", "_outputs", "initializers",
                  "sparse_initializers", "value_info", "quantization_annotation",
                  "metadata_props", "_head", "_tail", "_count", "_extras", "__weakref__")
 
@@ -381,8 +516,8 @@ class Graph:
                  name: str = "", doc_string: str = "") -> None:
         self.name = name
         self.doc_string = doc_string
-        self.inputs: list[Value] = list(inputs)
-        self.outputs: list[Value] = list(outputs)
+        self._inputs = _GraphValues(self, "_input_of", inputs)
+        self._outputs = _GraphValues(self, "_output_of", outputs)
         self.initializers: dict[str, Value] = {}
         for v in initializers:
             self.add_initializer(v)
@@ -392,22 +527,39 @@ class Graph:
         self.value_info: list[Value] = []
         self.quantization_annotation: list[tuple[str, dict[str, str]]] = []
         self.metadata_props: dict[str, str] = {}
-        self._head: Node | None = None
-        self._tail: Node | None = None
+        self._head: _Link | None = None
+        self._tail: _Link | None = None
         self._count = 0
         self._extras = None
         for n in nodes:
             self.append(n)
 
+    # interface ------------------------------------------------------------
+    @property
+    def inputs(self) -> list[Value]:
+        """The graph's inputs (a list; changing it keeps ``Value.is_graph_input`` right)."""
+        return self._inputs
+
+    @inputs.setter
+    def inputs(self, values: Iterable[Value]) -> None:
+        self._inputs[:] = list(values)
+
+    @property
+    def outputs(self) -> list[Value]:
+        """The graph's outputs (a list; changing it keeps ``Value.is_graph_output`` right)."""
+        return self._outputs
+
+    @outputs.setter
+    def outputs(self, values: Iterable[Value]) -> None:
+        self._outputs[:] = list(values)
+
     # node list ------------------------------------------------------------
     def __iter__(self) -> Iterator[Node]:
-        node = self._head
-        while node is not None:
-            if not node._erased:
-                yield node
-            node = node._next
-            while node is not None and node._erased:
-                node = node._next
+        link = self._head
+        while link is not None:
+            if not link.erased:
+                yield link.node
+            link = link.next
 
     def __len__(self) -> int:
         return self._count
@@ -424,22 +576,17 @@ class Graph:
     def nodes(self) -> list[Node]:
         return list(self)
 
-    def _link_in(self, node: Node) -> None:
+    def _link_in(self, node: Node) -> _Link:
         if node._graph is not None:
             raise IRError(f"node {node!r} already belongs to a graph; remove it first")
         node._graph = self
-        node._erased = False
+        node._link = link = _Link(node)
         self._count += 1
+        return link
 
     def append(self, node: Node) -> Node:
         """Add ``node`` at the end; returns it."""
-        self._link_in(node)
-        node._prev, node._next = self._tail, None
-        if self._tail is None:
-            self._head = node
-        else:
-            self._tail._next = node
-        self._tail = node
+        self._splice(self._tail, None, [node])
         return node
 
     def extend(self, nodes: Iterable[Node]) -> None:
@@ -449,54 +596,56 @@ class Graph:
     def insert_after(self, anchor: Node, node: Node | Sequence[Node]) -> None:
         """Insert one node or several (in order) right after ``anchor``."""
         self._check_member(anchor)
-        for n in ([node] if isinstance(node, Node) else list(node)):
-            self._link_in(n)
-            n._prev, n._next = anchor, anchor._next
-            if anchor._next is None:
-                self._tail = n
-            else:
-                anchor._next._prev = n
-            anchor._next = n
-            anchor = n
+        self._splice(anchor._link, anchor._link.next, [node] if isinstance(node, Node) else list(node))
 
     def insert_before(self, anchor: Node, node: Node | Sequence[Node]) -> None:
         """Insert one node or several (in order) right before ``anchor``."""
         self._check_member(anchor)
-        for n in ([node] if isinstance(node, Node) else list(node)):
-            self._link_in(n)
-            n._next, n._prev = anchor, anchor._prev
-            if anchor._prev is None:
-                self._head = n
+        self._splice(anchor._link.prev, anchor._link, [node] if isinstance(node, Node) else list(node))
+
+    def _splice(self, prev: _Link | None, nxt: _Link | None, nodes: list[Node]) -> None:
+        """Link ``nodes`` in, in order, between the neighbours ``prev`` and ``nxt``."""
+        for n in nodes:
+            link = self._link_in(n)
+            link.prev, link.next = prev, nxt
+            if prev is None:
+                self._head = link
             else:
-                anchor._prev._next = n
-            anchor._prev = n
+                prev.next = link
+            prev = link
+        if nxt is None:
+            self._tail = prev
+        else:
+            nxt.prev = prev
 
     def remove(self, node: Node, *, safe: bool = True) -> None:
         """Take ``node`` out of the graph and drop its input links.
 
         With ``safe`` (the default), refuse when one of its outputs is still read
-        by a node or is a graph output.
+        by a node or is a graph output.  The node may be inserted again (here or
+        elsewhere), also while the graph is being iterated.
         """
         self._check_member(node)
         if safe:
-            outs = set(map(id, self.outputs))
             for v in node._outputs:
                 users = [n for n, _ in v._uses if n is not node]
-                if users or id(v) in outs:
-                    where = "a graph output" if id(v) in outs else f"read by {users[0]!r}"
+                if users or v.is_graph_output():
+                    where = "a graph output" if v.is_graph_output() else f"read by {users[0]!r}"
                     raise IRError(f"cannot remove {node!r}: its output {v.name!r} is {where}")
         node._drop_inputs()
-        prev, nxt = node._prev, node._next
+        link = node._link
+        prev, nxt = link.prev, link.next
         if prev is None:
             self._head = nxt
         else:
-            prev._next = nxt
+            prev.next = nxt
         if nxt is None:
             self._tail = prev
         else:
-            nxt._prev = prev
-        # keep node._next so an iterator standing on this node can go on
-        node._erased = True
+            nxt.prev = prev
+        # keep link.next so an iterator standing on this node can go on
+        link.erased = True
+        node._link = None
         node._graph = None
         self._count -= 1
 
@@ -564,17 +713,15 @@ class Graph:
             stuck = [nodes[i] for i, m in enumerate(missing) if m > 0]
             raise IRError(f"graph {self.name!r} has a cycle through {len(stuck)} nodes, "
                           f"e.g. {stuck[0]!r}")
-        for n in nodes:
-            n._prev = n._next = None
         self._head = self._tail = None
         for i in order:
-            n = nodes[i]
-            n._prev, n._next = self._tail, None
+            link = nodes[i]._link
+            link.prev, link.next = self._tail, None
             if self._tail is None:
-                self._head = n
+                self._head = link
             else:
-                self._tail._next = n
-            self._tail = n
+                self._tail.next = link
+            self._tail = link
 
     def __repr__(self) -> str:
         return f"Graph({self.name!r}, {len(self.inputs)} inputs, {len(self.outputs)} outputs, " \
@@ -684,7 +831,7 @@ class Model:
     @property
     def opset(self) -> int | None:
         """The version of the default domain (ai.onnx), if imported."""
-        return self.opset_imports.get("", self.opset_imports.get("ai.onnx"))
+        return normalize_opsets(self.opset_imports).get("")
 
     def all_graphs(self) -> list[Graph]:
         """Every graph of the model with its nested subgraphs: the main graph,

@@ -7,6 +7,9 @@ operator touches one file.
 
 from __future__ import annotations
 
-from ._registry import KernelContext, find_kernel, find_shape, kernel, registered_ops, shape
+from ._evaluate import evaluate_node, kernel_attribute
+from ._registry import (FastForm, KernelContext, fast, find_fast, find_kernel, find_shape, kernel, registered_fast,
+                        registered_ops, shape)
 
-__all__ = ["KernelContext", "find_kernel", "find_shape", "kernel", "registered_ops", "shape"]
+__all__ = ["FastForm", "KernelContext", "evaluate_node", "fast", "find_fast", "find_kernel", "find_shape", "kernel",
+           "kernel_attribute", "registered_fast", "registered_ops", "shape"]

@@ -20,6 +20,10 @@ implements, a numpy kernel and/or a shape-inference rule::
     def relu_shape(ctx):                       # ctx: onnxkit.ops._shape.InferenceContext
         ctx.set_output(0, ctx.input_dtype(0), ctx.input_shape(0))
 
+    @fast("Relu", arity=1)                     # the runtime's direct form (float32/64 only)
+    def relu_fast(x, out=None):
+        return np.maximum(x, 0, out=out)
+
 Lookup (:func:`find_kernel`, :func:`find_shape`) takes the registration with
 the highest version <= the model's opset for that domain.  A version
 registered once covers every later opset until another registration replaces
@@ -51,7 +55,10 @@ import bisect
 from dataclasses import dataclass
 from typing import Any, Callable
 
-__all__ = ["KernelContext", "Registration", "find_kernel", "find_shape", "kernel", "registered_ops", "shape"]
+from ..ir._domain import normalize_domain
+
+__all__ = ["FastForm", "KernelContext", "Registration", "fast", "find_fast", "find_kernel", "find_shape", "kernel",
+           "registered_fast", "registered_ops", "shape"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,11 +73,10 @@ class Registration:
 # (domain, op_type) -> (sorted versions, registrations)
 _KERNELS: dict[tuple[str, str], tuple[list[int], list[Registration]]] = {}
 _SHAPES: dict[tuple[str, str], tuple[list[int], list[Registration]]] = {}
-_DOMAIN_ALIASES = {"ai.onnx": ""}
 
 
 def _register(table: dict, op_type: str, since: int, domain: str, fn: Callable, context: bool) -> None:
-    domain = _DOMAIN_ALIASES.get(domain, domain)
+    domain = normalize_domain(domain)
     versions, regs = table.setdefault((domain, op_type), ([], []))
     i = bisect.bisect_left(versions, since)
     if i < len(versions) and versions[i] == since:
@@ -97,9 +103,50 @@ def shape(op_type: str, since: int = 1, *, domain: str = ""):
     return deco
 
 
+@dataclass(frozen=True, slots=True)
+class FastForm:
+    """An element-wise op's direct form: ``fn(*operands, out=None)``, exactly the
+    kernel's result for float32/float64 operands of one dtype (no attributes,
+    opset >= ``since``), written into ``out`` when given."""
+    op_type: str
+    domain: str
+    since: int
+    arity: int
+    fn: Callable[..., Any]
+    commutative: bool = False
+
+
+_FAST: dict[tuple[str, str], FastForm] = {}
+
+
+def fast(op_type: str, *, arity: int, since: int = 7, commutative: bool = False, domain: str = ""):
+    """Register the decorated ``fn(*operands, out=None)`` as the fast form of
+    ``op_type`` (see :class:`FastForm`), beside its kernel."""
+    def deco(fn: Callable) -> Callable:
+        key = (normalize_domain(domain), op_type)
+        if key in _FAST:
+            raise ValueError(f"{domain or 'ai.onnx'}::{op_type}: fast form registered twice")
+        _FAST[key] = FastForm(op_type, key[0], since, arity, fn, commutative)
+        return fn
+    return deco
+
+
+def find_fast(op_type: str, opset: int, domain: str = "") -> FastForm | None:
+    """The fast form of ``op_type`` in force at ``opset``, if it has one."""
+    _load_all()
+    f = _FAST.get((normalize_domain(domain), op_type))
+    return f if f is not None and opset >= f.since else None
+
+
+def registered_fast() -> dict[tuple[str, str], FastForm]:
+    """{(domain, op_type): FastForm} of every op with a fast form."""
+    _load_all()
+    return dict(_FAST)
+
+
 def _find(table: dict, op_type: str, opset: int, domain: str) -> Registration | None:
     _load_all()
-    entry = table.get((_DOMAIN_ALIASES.get(domain, domain), op_type))
+    entry = table.get((normalize_domain(domain), op_type))
     if entry is None:
         return None
     i = bisect.bisect_right(entry[0], opset)

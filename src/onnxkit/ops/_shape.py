@@ -462,7 +462,29 @@ def normalize_axis(axis: int, rank: int) -> int:
     return axis + rank if axis < 0 else axis
 
 
-__all__ += ["normalize_axis", "tensor_type"]
+def norm_axes(axes: Sequence[int], rank: int, ctx: InferenceContext | None = None) -> list[int] | None:
+    """``axes`` made non-negative, in the order given.  One out of range
+    (``-rank <= axis < rank``) raises ValueError, or, given a shape rule's
+    ``ctx``, fails the node there and returns None."""
+    out = []
+    for a in axes:
+        a = int(a)
+        if not -rank <= a < rank:
+            if ctx is None:
+                raise ValueError(f"axis {a} is out of range for rank {rank}")
+            ctx.fail(f"axis {a} is out of range for rank {rank}")
+            return None
+        out.append(a + rank if a < 0 else a)
+    return out
+
+
+def norm_axis(axis: int, rank: int, ctx: InferenceContext | None = None) -> int | None:
+    """One axis through :func:`norm_axes`."""
+    r = norm_axes([axis], rank, ctx)
+    return None if r is None else r[0]
+
+
+__all__ += ["norm_axes", "norm_axis", "normalize_axis", "tensor_type"]
 _ = math  # (kept for rules that import it from here)
 
 

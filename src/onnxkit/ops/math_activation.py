@@ -9,9 +9,10 @@ from typing import Callable
 
 import numpy as np
 
-from ._registry import kernel
+from ._registry import fast, kernel
 from ._shape import same_as_input
-from .math_common import blockwise, erf, norm_axes, reg_shape, up
+from ._shape import norm_axes
+from .math_common import blockwise, erf, reg_shape, up
 
 
 def _precise(fn: Callable, along_axis: bool = False) -> Callable:
@@ -37,13 +38,21 @@ def _act(op: str, since: int) -> Callable:
     return deco
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    """1 / (1 + e^-x): e^-x overflowing to inf gives the right limit 0, and the
-    tail keeps its relative precision (callers silence the overflow warning)."""
-    t = np.negative(x)
+@fast("Sigmoid", arity=1)
+def sigmoid_of(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """1 / (1 + e^-x) (into ``out`` when given): e^-x overflowing to inf gives
+    the right limit 0, and the tail keeps its relative precision (callers
+    silence the overflow warning).  The one sigmoid of onnxkit: the kernel, the
+    runtime's fast form and the recurrent ops use it."""
+    t = np.negative(x, out=out)
     np.exp(t, out=t)
     t += 1
     return np.reciprocal(t, out=t)
+
+
+@fast("Relu", arity=1)
+def _relu_fast(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    return np.maximum(x, 0, out=out) if out is not None else np.maximum(x, 0)
 
 
 @_act("Relu", 1)
@@ -103,7 +112,7 @@ def celu(x, *, alpha=1.0):
 
 @_act("Sigmoid", 1)
 def sigmoid(x):
-    return _sigmoid(x)
+    return sigmoid_of(x)
 
 
 @_act("HardSigmoid", 1)
@@ -143,7 +152,7 @@ def mish(x):
 
 @_act("Swish", 24)
 def swish(x, *, alpha=1.0):
-    r = _sigmoid(x * alpha)
+    r = sigmoid_of(x * alpha)
     r *= x
     return r
 

@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 
 from ..ir import DataType
-from ._registry import kernel, shape
+from ._registry import fast, kernel, shape
 from ._shape import Dim, InferenceContext, add, elementwise, mod as mod_dim, mul, sub
 from .math_common import legacy_b, reg_shape, up
 from .math_unary import nonneg
@@ -55,6 +55,8 @@ def _bool_op(fn: Callable) -> Callable:
 
 for _op, _fn in {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": _div}.items():
     kernel(_op, 1)(_arith(_fn))
+for _op, _fn in {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide}.items():
+    fast(_op, arity=2, commutative=_op in ("Add", "Mul"))(_fn)          # the runtime's direct forms
 for _op, _fn in {"BitwiseAnd": np.bitwise_and, "BitwiseOr": np.bitwise_or,
                  "BitwiseXor": np.bitwise_xor}.items():
     kernel(_op, 18)(_arith(_fn))

@@ -11,7 +11,7 @@ import numpy as np
 from ._registry import shape
 from ._shape import InferenceContext, normalize_axis
 
-__all__ = ["LOW_FLOATS", "blockwise", "erf", "legacy_b", "norm_axes", "reg_shape", "up", "upcast_unary", "axis_or_fail"]
+__all__ = ["LOW_FLOATS", "blockwise", "erf", "legacy_b", "reg_shape", "up", "upcast_unary", "axis_or_fail"]
 
 # numpy computes these imprecisely (float16 reductions) or not at all (ml_dtypes
 # types lack many ufuncs): kernels compute in float32 and cast back.
@@ -49,11 +49,6 @@ def legacy_b(a: np.ndarray, b: np.ndarray, broadcast: int, axis: int | None) -> 
         axis = axis + a.ndim if axis < 0 else axis
         b = b.reshape(b.shape + (1,) * (a.ndim - axis - b.ndim))
     return b
-
-
-def norm_axes(axes: Sequence[int], rank: int) -> tuple[int, ...]:
-    """Non-negative, sorted, unique axes (raises ValueError when out of range)."""
-    return tuple(sorted({normalize_axis(int(a), rank) for a in axes}))
 
 
 def axis_or_fail(ctx: InferenceContext, axis: int, rank: int) -> int | None:

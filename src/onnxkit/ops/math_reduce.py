@@ -11,7 +11,8 @@ import numpy as np
 from ..ir import DataType
 from ._registry import kernel, shape
 from ._shape import Dim, InferenceContext, add, mul, same_as_input
-from .math_common import LOW_FLOATS, axis_or_fail, norm_axes, reg_shape, up
+from ._shape import norm_axes
+from .math_common import LOW_FLOATS, axis_or_fail, reg_shape, up
 
 
 def _acc(x: np.ndarray) -> np.dtype:
@@ -84,7 +85,7 @@ def _run(fn: Callable, data: np.ndarray, axes, keepdims: int, noop: int) -> np.n
     if axes is None or len(axes) == 0:
         # noop: nothing reduced, the element-wise part still applies (SumSquare squares)
         axes = () if noop else range(data.ndim)
-    ax = norm_axes(axes, data.ndim) if data.ndim else ()
+    ax = tuple(sorted(set(norm_axes(axes, data.ndim)))) if data.ndim else ()
     with np.errstate(all="ignore"):
         return np.asarray(fn(data, ax, bool(keepdims))).astype(data.dtype, copy=False)
 
@@ -161,7 +162,7 @@ def _reduced(ctx: InferenceContext, axes: list[int] | None, keepdims: int, noop:
     rank = len(shp)
     if axes:
         try:
-            axes = list(norm_axes(axes, rank)) if rank else []
+            axes = sorted(set(norm_axes(axes, rank))) if rank else []
         except ValueError as e:
             ctx.fail(f"axes {axes}: {e}")
             return

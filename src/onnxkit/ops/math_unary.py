@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import DataType
-from ._registry import kernel, shape
+from ._registry import fast, kernel, shape
 from ._shape import Dim, InferenceContext, Sym, same_as_input
 from .math_activation import erf_f32
 from .math_common import erf, reg_shape, up, upcast_unary
@@ -37,6 +37,10 @@ for _op, (_since, _fn) in _UNARY.items():
     kernel(_op, _since)(upcast_unary(_fn))
     if _op not in ("Abs", "Neg", "Not"):
         shape(_op, _since)(same_as_input)
+# the runtime's direct forms (float32/float64: exactly one ufunc, written in place when it may)
+for _op, _fn in {"Tanh": np.tanh, "Exp": np.exp, "Sqrt": np.sqrt, "Neg": np.negative, "Abs": np.abs,
+                 "Reciprocal": np.reciprocal}.items():
+    fast(_op, arity=1)(_fn)
 
 
 @kernel("IsNaN", 9)

@@ -12,18 +12,15 @@ from typing import Callable
 import numpy as np
 
 from ._registry import kernel, shape
+from .math_activation import sigmoid_of
 from .nn_common import compute_dtype
-
-
-def _sigmoid(x):
-    return 0.5 * (np.tanh(0.5 * x) + 1)
 
 
 # name -> (uses alpha, uses beta, default alpha, default beta, fn(x, a, b))
 _ACTS: dict[str, tuple[bool, bool, float, float, Callable]] = {
     "relu": (False, False, 0, 0, lambda x, a, b: np.maximum(x, 0)),
     "tanh": (False, False, 0, 0, lambda x, a, b: np.tanh(x)),
-    "sigmoid": (False, False, 0, 0, lambda x, a, b: _sigmoid(x)),
+    "sigmoid": (False, False, 0, 0, lambda x, a, b: sigmoid_of(x)),
     "affine": (True, True, 1.0, 0.0, lambda x, a, b: a * x + b),
     "leakyrelu": (True, False, 0.01, 0, lambda x, a, b: np.where(x >= 0, x, a * x)),
     "thresholdedrelu": (True, False, 1.0, 0, lambda x, a, b: np.where(x > a, x, 0)),

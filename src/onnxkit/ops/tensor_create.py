@@ -9,8 +9,8 @@ import numpy as np
 
 from ..ir import DataType, SparseTensor, TensorBase
 from ._registry import kernel, shape
-from ._shape import InferenceContext, ceildiv, is_known, same_as_input, sub
-from .tensor_shape import input_dimvec, input_or_unknown, is_int, norm_axis, set_dims, vec_len
+from ._shape import InferenceContext, ceildiv, is_known, norm_axis, same_as_input, sub
+from .tensor_shape import input_dimvec, input_or_unknown, is_int, set_dims, vec_len
 
 _FLOAT = np.dtype(np.float32)
 
@@ -205,7 +205,7 @@ def one_hot_shape(ctx: InferenceContext) -> None:
         return
     if d is None and value is not None:
         d = int(np.asarray(value).reshape(-1)[0])
-    axis = norm_axis(ctx, ctx.attr("axis", -1), len(s) + 1)
+    axis = norm_axis(ctx.attr("axis", -1), len(s) + 1, ctx)
     if axis is None:
         return
     out = list(s)

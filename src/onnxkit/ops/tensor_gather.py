@@ -8,8 +8,8 @@ import numpy as np
 
 from ..ir import DataType
 from ._registry import kernel, shape
-from ._shape import InferenceContext, same_as_input
-from .tensor_shape import const_ints, is_int, norm_axis, set_dims
+from ._shape import InferenceContext, norm_axis, same_as_input
+from .tensor_shape import const_ints, is_int, set_dims
 
 _REDUCE = {"add": np.add, "mul": np.multiply, "max": np.maximum, "min": np.minimum}
 
@@ -37,7 +37,7 @@ def gather_shape(ctx: InferenceContext) -> None:
     if s is None or ind is None:
         ctx.set_output(0, dtype, None)
         return
-    axis = norm_axis(ctx, ctx.attr("axis", 0), len(s))
+    axis = norm_axis(ctx.attr("axis", 0), len(s), ctx)
     if axis is None:
         return
     ctx.set_output(0, dtype, list(s[:axis]) + list(ind) + list(s[axis + 1:]))

@@ -8,8 +8,8 @@ from typing import Sequence
 import numpy as np
 
 from ._registry import kernel, shape
-from ._shape import Dim, InferenceContext, add, floordiv, mul, same_as_input
-from .tensor_shape import const_ints, input_dimvec, input_or_unknown, is_int, norm_axes
+from ._shape import Dim, InferenceContext, add, floordiv, mul, norm_axes, same_as_input
+from .tensor_shape import const_ints, input_dimvec, input_or_unknown, is_int
 
 
 # ------------------------------------------------------------------ Pad
@@ -69,7 +69,7 @@ def pad_shape(ctx: InferenceContext) -> None:
         pads = input_dimvec(ctx, 1)
         axes = const_ints(ctx, 3) if ctx.has_input(3) else list(range(len(s)))
     if axes is not None:
-        axes = norm_axes(ctx, axes, len(s))
+        axes = norm_axes(axes, len(s), ctx)
         if axes is None:
             return
     if pads is None or axes is None:

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..ir import DataType
 from ._registry import kernel, shape
-from ._shape import Dim, InferenceContext, Sym, broadcast, floordiv, prod
+from ._shape import Dim, InferenceContext, Sym, broadcast, floordiv, norm_axes, prod
 
 INT64 = DataType.INT64
 # an int this large (or small) as a slice bound means "to the end" of any dim
@@ -63,22 +63,6 @@ def vec_len(ctx: InferenceContext, i: int) -> int | None:
     if s is not None and len(s) == 1 and isinstance(s[0], int):
         return s[0]
     return None
-
-
-def norm_axes(ctx: InferenceContext, axes: Sequence[int], rank: int) -> list[int] | None:
-    """Axes made non-negative; ctx.fail (and None) when one is out of range."""
-    out = []
-    for a in axes:
-        if not -rank <= a < rank:
-            ctx.fail(f"axis {a} is out of range for rank {rank}")
-            return None
-        out.append(a + rank if a < 0 else a)
-    return out
-
-
-def norm_axis(ctx: InferenceContext, axis: int, rank: int) -> int | None:
-    r = norm_axes(ctx, [axis], rank)
-    return None if r is None else r[0]
 
 
 def set_dims(ctx: InferenceContext, i: int, dims: Sequence[Dim] | None, scalar: bool = False) -> None:
@@ -290,7 +274,7 @@ def squeeze_shape(ctx: InferenceContext) -> None:
             ctx.set_output(0, dtype, None)
             return
         axes = [j for j, d in enumerate(s) if d == 1]
-    axes = norm_axes(ctx, axes, len(s))
+    axes = norm_axes(axes, len(s), ctx)
     if axes is None:
         return
     for a in axes:
@@ -314,7 +298,7 @@ def unsqueeze_shape(ctx: InferenceContext) -> None:
         ctx.set_output(0, dtype, None if n is None else [None] * (len(s) + n))
         return
     rank = len(s) + len(axes)
-    norm = norm_axes(ctx, axes, rank)
+    norm = norm_axes(axes, rank, ctx)
     if norm is None:
         return
     if len(set(norm)) != len(norm):

@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 
 from ._registry import kernel, shape
-from ._shape import Dim, InferenceContext, add, ceildiv, floordiv, mul, sub
-from .tensor_shape import (HUGE, const_ints, input_dimvec, input_or_unknown, is_int, norm_axes, norm_axis,
-                           set_dims, settled, stand_ins, vec_len)
+from ._shape import Dim, InferenceContext, add, ceildiv, floordiv, mul, norm_axes, norm_axis, sub
+from .tensor_shape import (HUGE, const_ints, input_dimvec, input_or_unknown, is_int, set_dims, settled, stand_ins,
+                           vec_len)
 
 
 # ------------------------------------------------------------------ Concat
@@ -47,7 +47,7 @@ def concat_shape(ctx: InferenceContext) -> None:
     if any(len(s) != rank for s in known):
         ctx.fail(f"inputs have different ranks {[len(s) for s in known]}")
         return
-    axis = norm_axis(ctx, ctx.attr("axis", 1 if ctx.opset < 4 else 0), rank)
+    axis = norm_axis(ctx.attr("axis", 1 if ctx.opset < 4 else 0), rank, ctx)
     if axis is None:
         return
     out: list[Dim] = [None] * rank
@@ -116,7 +116,7 @@ def split_shape(ctx: InferenceContext) -> None:
         for k in range(n):
             ctx.set_output(k, dtype, None)
         return
-    axis = norm_axis(ctx, ctx.attr("axis", 0), len(s))
+    axis = norm_axis(ctx.attr("axis", 0), len(s), ctx)
     if axis is None:
         return
     if ctx.opset >= 13:
@@ -240,7 +240,7 @@ def slice_shape(ctx: InferenceContext) -> None:
         axes_given = ctx.has_input(3)
         if steps is None and ctx.has_input(4):
             ctx.set_output(0, dtype, [None] * len(s) if axes is None else
-                           [None if j in (norm_axes(ctx, axes, len(s)) or ()) else d for j, d in enumerate(s)])
+                           [None if j in (norm_axes(axes, len(s), ctx) or ()) else d for j, d in enumerate(s)])
             return
     if axes is None and axes_given:
         ctx.set_output(0, dtype, [None] * len(s))
@@ -251,7 +251,7 @@ def slice_shape(ctx: InferenceContext) -> None:
     if axes is None:
         ctx.set_output(0, dtype, [None] * len(s))
         return
-    axes = norm_axes(ctx, axes, len(s))
+    axes = norm_axes(axes, len(s), ctx)
     if axes is None:
         return
     steps = [1] * len(axes) if steps is None else steps
@@ -327,7 +327,7 @@ def compress_shape(ctx: InferenceContext) -> None:
     if s is None:
         ctx.set_output(0, dtype, None)
         return
-    axis = norm_axis(ctx, axis, len(s))
+    axis = norm_axis(axis, len(s), ctx)
     if axis is None:
         return
     out = list(s)

@@ -7,8 +7,8 @@ import numpy as np
 
 from ..ir import DataType
 from ._registry import kernel, shape
-from ._shape import InferenceContext, prod
-from .tensor_shape import input_dimvec, input_or_unknown, is_int, norm_axis
+from ._shape import InferenceContext, norm_axis, prod
+from .tensor_shape import input_dimvec, input_or_unknown, is_int
 
 _I64 = DataType.INT64
 
@@ -69,7 +69,7 @@ def top_k_shape(ctx: InferenceContext) -> None:
     dtype, s = input_or_unknown(ctx, None, _I64)
     if s is None:
         return
-    axis = norm_axis(ctx, ctx.attr("axis", -1), len(s))
+    axis = norm_axis(ctx.attr("axis", -1), len(s), ctx)
     if axis is None:
         return
     if ctx.opset < 10:
@@ -129,7 +129,7 @@ def unique_shape(ctx: InferenceContext) -> None:
     elif s is None:
         y, inverse = None, [None]
     else:
-        ax = norm_axis(ctx, axis, len(s))
+        ax = norm_axis(axis, len(s), ctx)
         if ax is None:
             return
         y, inverse = [None if j == ax else d for j, d in enumerate(s)], [s[ax]]

@@ -1,8 +1,10 @@
 """Graph optimizations: ``onnxkit.optimize(model, level=...)``.
 
 Each pass is a small class in a module of its own, with one
-``__call__(model) -> changed``; a :class:`PassManager` runs a list of them
-until none changes anything (a fixed point).  Levels (cumulative):
+``__call__(model) -> changed`` and a declared contract (``requires(model)`` /
+``ensures(model)``, see :class:`Pass`); a :class:`PassManager` runs a list of
+them until none changes anything (a fixed point), checking each pass's
+contract as it goes.  Levels (cumulative):
 
 ``"none"``
     nothing.
@@ -28,46 +30,55 @@ their graph only.
 
 from __future__ import annotations
 
-import importlib
 import time
 from dataclasses import dataclass, field
 
 from ..errors import OptimizeError
 from ..ir import Model, clone_model
-from ._base import Pass
+from ._base import Pass, PostconditionError, PreconditionError
+from ._check import PassChecker, check_mode
+from .constant_folding import ConstantFolding
+from .cse import CommonSubexpressions
+from .dce import DeadCodeElimination
+from .fuse_attention import FuseAttention
+from .fuse_conv_bn import FuseConvBatchNorm
+from .fuse_gelu import FuseGelu
+from .fuse_gemm import FuseMatMulAdd
+from .fuse_layer_norm import FuseLayerNorm
+from .fuse_matmul_bias import FuseMatMulBias
+from .identity import RemoveIdentities
+from .nhwc import NhwcConv
+from .shape_folding import ShapeFolding
 
-__all__ = ["LEVELS", "Pass", "PassManager", "OptimizeReport", "optimize", "passes_for"]
+__all__ = ["LEVELS", "OptimizeReport", "Pass", "PassManager", "PostconditionError", "PreconditionError",
+           "optimize", "passes_for"]
 
 LEVELS = ("none", "basic", "extended", "runtime")
 
-# (level, module, class): the pipeline, in order.  A pass runs at its level
-# and every higher one.
-_PIPELINE: list[tuple[str, str, str]] = [
+# (level, pass class): the pipeline, in order.  A pass runs at its level and every higher one.
+_PIPELINE: list[tuple[str, type[Pass]]] = [
     # -- basic: clean-ups (dead code first: nothing is folded or fused for nobody)
-    ("basic", "dce", "DeadCodeElimination"),
-    ("basic", "shape_folding", "ShapeFolding"),
-    ("basic", "constant_folding", "ConstantFolding"),
-    ("basic", "identity", "RemoveIdentities"),
-    ("basic", "cse", "CommonSubexpressions"),
+    ("basic", DeadCodeElimination),
+    ("basic", ShapeFolding),
+    ("basic", ConstantFolding),
+    ("basic", RemoveIdentities),
+    ("basic", CommonSubexpressions),
     # -- extended: fusions into the spec's ops
-    ("extended", "fuse_conv_bn", "FuseConvBatchNorm"),
-    ("extended", "fuse_layer_norm", "FuseLayerNorm"),
-    ("extended", "fuse_gelu", "FuseGelu"),
-    ("extended", "fuse_attention", "FuseAttention"),
-    ("extended", "fuse_gemm", "FuseMatMulAdd"),
+    ("extended", FuseConvBatchNorm),
+    ("extended", FuseLayerNorm),
+    ("extended", FuseGelu),
+    ("extended", FuseAttention),
+    ("extended", FuseMatMulAdd),
     # -- runtime: onnxkit's own kernels
-    ("runtime", "fuse_matmul_bias", "FuseMatMulBias"),
-    ("runtime", "nhwc", "NhwcConv"),
+    ("runtime", FuseMatMulBias),
+    ("runtime", NhwcConv),
 ]
 
 
 #: fusions into a spec op that exists only from some opset: pass name -> (op, opset).  Below it
 #: the "extended" level leaves the pattern alone and "runtime" fuses it as an ai.onnxkit op
-SPEC_OPSETS: dict[str, tuple[str, int]] = {
-    "fuse_layer_norm": ("LayerNormalization", 17),
-    "fuse_gelu": ("Gelu", 20),
-    "fuse_attention": ("Attention", 23),
-}
+SPEC_OPSETS: dict[str, tuple[str, int]] = {cls.name: cls.spec_op for _, cls in _PIPELINE
+                                            if getattr(cls, "spec_op", None)}
 
 
 def _level_index(level: str | int) -> int:
@@ -82,12 +93,7 @@ def passes_for(level: str | int = "extended", **options) -> list[Pass]:
     """The passes of ``level``, in pipeline order.  ``options`` go to every
     pass whose constructor takes them (e.g. ``fold_limit``)."""
     k = _level_index(level)
-    out = []
-    for lvl, module, cls in _PIPELINE:
-        if LEVELS.index(lvl) <= k:
-            klass = getattr(importlib.import_module(f"{__name__}.{module}"), cls)
-            out.append(klass.create(level=LEVELS[k], **options))
-    return out
+    return [cls.create(level=LEVELS[k], **options) for lvl, cls in _PIPELINE if LEVELS.index(lvl) <= k]
 
 
 @dataclass
@@ -106,14 +112,25 @@ class OptimizeReport:
 
 class PassManager:
     """Run ``passes`` in order, again and again, until a whole round changes
-    nothing (at most ``max_rounds`` rounds)."""
+    nothing (at most ``max_rounds`` rounds).
 
-    def __init__(self, passes: list[Pass], max_rounds: int = 10) -> None:
+    Around each pass run: its ``requires(model)`` before (a failure is a
+    :class:`PreconditionError`), then that it kept the main graph's inputs and
+    output names, and its ``ensures(model)`` (a :class:`PostconditionError`).
+    With ``check`` (default: the environment variable ``ONNXKIT_CHECK_PASSES``
+    set, as the tests do), also that the checker accepts the model after each
+    pass that changed it, and that a small model computes what it did before.
+    """
+
+    def __init__(self, passes: list[Pass], max_rounds: int = 10, *, check: bool | None = None) -> None:
         self.passes = list(passes)
         self.max_rounds = max_rounds
+        self.check = check_mode() if check is None else check
 
     def __call__(self, model: Model) -> OptimizeReport:
         report = OptimizeReport(nodes_before=_count(model))
+        checker = PassChecker(model) if self.check else None
+        interface = _interface(model)
         for p in self.passes:
             report.changes.setdefault(p.name, 0)
             report.seconds.setdefault(p.name, 0.0)
@@ -127,16 +144,14 @@ class PassManager:
                 if clean_at.get(i) == changes:
                     continue
                 t0 = time.perf_counter()
-                try:
-                    c = bool(p(model))
-                except OptimizeError:
-                    raise
-                except Exception as e:      # a malformed model a pass did not expect, or a pass's bug
-                    raise OptimizeError(
-                        f"optimizer pass {p.name!r} failed: {type(e).__name__}: {e}; the model may be "
-                        "malformed ('onnxkit check MODEL' tells); Session(model, optimize='none') runs it "
-                        "as written") from e
+                c = _run_pass(p, model)
                 report.seconds[p.name] += time.perf_counter() - t0
+                if c:
+                    if _interface(model) != interface:
+                        raise PostconditionError(f"optimizer pass {p.name!r} changed the graph's inputs or "
+                                                 "output names")
+                    if checker is not None:
+                        checker.after(p, model)
                 if c:
                     report.changes[p.name] += 1
                     changes += 1
@@ -147,6 +162,36 @@ class PassManager:
                 break
         report.nodes_after = _count(model)
         return report
+
+
+def _run_pass(p: Pass, model: Model) -> bool:
+    """``p(model)`` between its ``requires`` and ``ensures``."""
+    _contract(p, p.requires, model, PreconditionError, "does not take this model")
+    try:
+        changed = bool(p(model))
+    except OptimizeError:
+        raise
+    except Exception as e:      # a malformed model a pass did not expect, or a pass's bug
+        raise OptimizeError(
+            f"optimizer pass {p.name!r} failed: {type(e).__name__}: {e}; the model may be "
+            "malformed ('onnxkit check MODEL' tells); Session(model, optimize='none') runs it "
+            "as written") from e
+    _contract(p, p.ensures, model, PostconditionError, "broke its promise")
+    return changed
+
+
+def _contract(p: Pass, method, model: Model, error: type[OptimizeError], what: str) -> None:
+    try:
+        method(model)
+    except error:
+        raise
+    except Exception as e:
+        raise error(f"optimizer pass {p.name!r} {what}: {type(e).__name__}: {e}") from e
+
+
+def _interface(model: Model) -> tuple:
+    g = model.graph
+    return tuple(id(v) for v in g.inputs), tuple(v.name for v in g.outputs)
 
 
 def _count(model: Model) -> int:

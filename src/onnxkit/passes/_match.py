@@ -5,7 +5,8 @@ input, and where a fusion into a newer spec op may go."""
 from __future__ import annotations
 
 from ..ir import DataType, Graph, Model, Node, Value
-from ._base import RUNTIME_DOMAIN, const_array, is_output, opset_of, use_runtime_domain
+from ..ir._domain import is_onnx_domain
+from ._base import RUNTIME_DOMAIN, const_array, opset_of, use_runtime_domain
 
 __all__ = ["FLOAT_TYPES", "fused_domain", "is_op", "other_input", "rank_of", "refers_to_attributes", "scalar_of",
            "sole_reader"]
@@ -15,7 +16,7 @@ FLOAT_TYPES = (DataType.FLOAT, DataType.FLOAT16, DataType.DOUBLE, DataType.BFLOA
 
 def is_op(node: Node | None, op_type: str) -> bool:
     """``node`` is the standard-domain op ``op_type``."""
-    return node is not None and node.op_type == op_type and node.domain in ("", "ai.onnx")
+    return node is not None and node.op_type == op_type and is_onnx_domain(node.domain)
 
 
 def refers_to_attributes(node: Node | None) -> bool:
@@ -44,7 +45,7 @@ def rank_of(v: Value | None) -> int | None:
         shp = const_array(p.inputs[1])
         if shp is not None and shp.ndim == 1:
             return int(shp.size)
-    if p is not None and p.op_type in ("Mul", "Div", "Add", "Sub") and p.domain in ("", "ai.onnx"):
+    if p is not None and p.op_type in ("Mul", "Div", "Add", "Sub") and is_onnx_domain(p.domain):
         a, b = p.inputs[0], p.inputs[1]
         if scalar_of(b) is not None:
             return rank_of(a)
@@ -64,7 +65,7 @@ def scalar_of(v: Value | None) -> float | None:
 def sole_reader(graph: Graph, v: Value) -> Node | None:
     """The one node reading ``v`` (once or several times), when ``v`` is not a
     graph output and nothing else reads it; else None."""
-    if is_output(graph, v):
+    if v.is_graph_output(graph):
         return None
     readers = v.consumers()
     if len(readers) != 1 or readers[0].graph is not graph:

@@ -3,10 +3,9 @@ constants only.
 
 A node whose inputs are all constants (initializers that are not graph
 inputs, Constant outputs, or results folded earlier in the same sweep) and
-whose op is deterministic is run with onnxkit's own kernel, through the
-runtime's :class:`~onnxkit.runtime._plan.Plan` machinery (attributes
-converted and the kernel called exactly as at run time, no Session per node),
-and replaced by its results.  Not folded: random ops, Dropout in training
+whose op is deterministic is run with onnxkit's own kernel through
+:func:`onnxkit.ops.evaluate_node` (attributes converted and the kernel called
+exactly as at run time, no Session per node), and replaced by its results.  Not folded: random ops, Dropout in training
 mode, nodes with subgraphs or with attributes referring to an enclosing
 function's, results that are not tensors, results over ``fold_limit`` bytes
 (checked against the inferred shape before running when it is known), and
@@ -25,11 +24,14 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import DataType, Graph, Model, Node, Tensor, TensorType, Value
+from ..ir._domain import normalize_opsets
 from ..ir._tensor import TensorBase
-from ._base import Pass, const_array, is_constant, is_output, make_constant, replace_value
+from ..ops import evaluate_node
+from ..ops._evaluate import model_functions
+from ._base import Pass, PostconditionError, const_array, is_constant, is_onnx_op, make_constant, output_elsewhere, \
+    replace_value
 
-__all__ = ["ConstantFolding", "RANDOM_OPS", "is_deterministic", "replace_with_constants",
-           "subgraph_outputs"]
+__all__ = ["ConstantFolding", "RANDOM_OPS", "is_deterministic", "replace_with_constants"]
 
 #: ops whose results are random draws: never folded or merged
 RANDOM_OPS = frozenset({"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
@@ -60,28 +62,34 @@ class ConstantFolding(Pass):
         self.fold_limit = fold_limit
 
     def __call__(self, model: Model) -> bool:
-        from ..runtime._plan import Plan, model_functions, normalize_opsets
-
         base = normalize_opsets(model.opset_imports)
         functions = model_functions(model)
         initializers = (model.ir_version or 0) >= 4
         changed = False
-        plan = _Lazy(lambda: Plan(Graph(), base, functions))     # made only if something folds
         for g in model.graph.all_graphs():
-            changed |= self._fold(g, plan, initializers)
+            changed |= self._fold(g, base, functions, initializers)
         for f in model.functions:
             opsets = {**base, **normalize_opsets(f.opset_imports)}
-            fplan = _Lazy(lambda opsets=opsets: Plan(Graph(), opsets, functions))
             for g in f.graph.all_graphs():
-                changed |= self._fold(g, fplan, False)
+                changed |= self._fold(g, opsets, functions, False)
         return changed
 
-    def _fold(self, graph: Graph, plan, initializers: bool) -> bool:
+    def ensures(self, model: Model) -> None:
+        """No Constant node of the main graphs is left that could be an initializer."""
+        if (model.ir_version or 0) < 4:
+            return
+        for g in model.graph.all_graphs():
+            for node in g:
+                if is_onnx_op(node, "Constant") and _may_become_initializer(g, node, True) \
+                        and node.outputs[0].name not in g.initializers and _tensor_value(node) is not None:
+                    raise PostconditionError(f"constant_folding left Constant {node.outputs[0].name!r} "
+                                             f"in graph {g.name!r}")
+
+    def _fold(self, graph: Graph, opsets: dict[str, int], functions: dict, initializers: bool) -> bool:
         changed = False
-        pinned = subgraph_outputs(graph)
         for node in graph:
-            if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
-                if not initializers or is_output(graph, node.outputs[0]) or not node.outputs[0].name:
+            if is_onnx_op(node, "Constant"):
+                if not _may_become_initializer(graph, node, initializers):
                     continue
                 if _constant_to_initializer(graph, node):
                     changed = True
@@ -90,11 +98,11 @@ class ConstantFolding(Pass):
                 continue
             if not is_deterministic(node) or self._too_big(node):
                 continue
-            results = _run(plan.get(), node)
+            results = _run(node, opsets, functions)
             if results is None or any(
                     r.nbytes > self.fold_limit for r in results if r is not None):
                 continue
-            changed |= replace_with_constants(graph, node, results, initializers, pinned)
+            changed |= replace_with_constants(graph, node, results, initializers)
         return changed
 
     def _too_big(self, node: Node) -> bool:
@@ -111,29 +119,18 @@ class ConstantFolding(Pass):
         return False
 
 
-class _Lazy:
-    """A value made on first ``get()``."""
-
-    def __init__(self, make) -> None:
-        self._make, self._value = make, None
-
-    def get(self):
-        if self._value is None:
-            self._value = self._make()
-        return self._value
+def _may_become_initializer(graph: Graph, node: Node, initializers: bool) -> bool:
+    out = node.outputs[0] if node.outputs else None
+    return initializers and out is not None and bool(out.name) and not out.is_graph_output(graph)
 
 
-def _run(plan, node: Node) -> list | None:
+def _run(node: Node, opsets: dict[str, int], functions: dict) -> list | None:
     """The node's results computed by its kernel, or None when it cannot be
     folded (no kernel, a failure, or a result that is not a tensor)."""
-    from ..runtime._plan import _Step
-
-    step = _Step(0, node)
     try:
-        plan._resolve(step, None)
-        args = [None if v is None else const_array(v) for v in step.inputs]
+        args = [None if v is None else const_array(v) for v in node.inputs]
         with np.errstate(all="ignore"):
-            results = plan._call(step, args, {})
+            results = evaluate_node(node, args, opsets, functions=functions)
     except Exception:       # the runtime will report it, naming the node
         return None
     out = []
@@ -153,16 +150,18 @@ def _run(plan, node: Node) -> list | None:
     return out
 
 
+def _tensor_value(node: Node) -> TensorBase | None:
+    """A Constant node's tensor ``value`` (not a reference to a function's attribute)."""
+    a = node.attributes.get("value")
+    return a.value if a is not None and a.ref_attr_name is None and isinstance(a.value, TensorBase) else None
+
+
 def _constant_to_initializer(graph: Graph, node: Node) -> bool:
     """A Constant node with a tensor ``value`` -> an initializer of the same
     name (its tensor object reused: nothing is read or copied)."""
-    v = node.outputs[0]
-    a = node.attributes.get("value")
-    if a is None or a.ref_attr_name is not None or not isinstance(a.value, TensorBase):
+    v, t = node.outputs[0], _tensor_value(node)
+    if t is None or v.name in graph.initializers:
         return False
-    if v.name in graph.initializers:
-        return False
-    t = a.value
     new = Value(v.name, TensorType(t.dtype, t.shape), const_value=t)
     v.replace_all_uses_with(new)
     graph.remove(node, safe=False)
@@ -170,35 +169,29 @@ def _constant_to_initializer(graph: Graph, node: Node) -> bool:
     return True
 
 
-def replace_with_constants(graph: Graph, node: Node, results: list, initializers: bool = True,
-                           pinned: set[int] | None = None) -> bool:
+def replace_with_constants(graph: Graph, node: Node, results: list, initializers: bool = True) -> bool:
     """Replace ``node`` by constants holding ``results`` (one per output; None
     for an output nobody reads).  Outputs of the graph, and every output when
     ``initializers`` is false, become Constant nodes producing a value of the
     same name; the rest become initializers named like the value they replace.
     Returns False (and changes nothing) when an output is not plain to
-    replace.  ``pinned``: :func:`subgraph_outputs` of the graph, if known.
+    replace (one a subgraph outputs directly, see :func:`output_elsewhere`).
     """
-    if pinned is None:
-        pinned = subgraph_outputs(graph)
     for v, r in zip(node.outputs, results):
-        if r is None and (v.uses() or is_output(graph, v)):
+        if r is None and (v.uses() or v.is_graph_output(graph)):
             return False
-        if id(v) in pinned:
+        if output_elsewhere(graph, v):
             return False
     for v, r in zip(node.outputs, results):
         if r is None:
             continue
         arr = np.asarray(r)
-        if is_output(graph, v) or not initializers or not v.name:
+        if v.is_graph_output(graph) or not initializers or not v.name:
             new = Value(v.name, v.type if v.type is not None else
                         TensorType(DataType.from_numpy(arr.dtype), arr.shape))
             graph.insert_before(node, Node("Constant", [], [new], attributes={"value": Tensor(arr)},
                                            name=node.name))
-            v.replace_all_uses_with(new)
-            for i, o in enumerate(graph.outputs):
-                if o is v:
-                    graph.outputs[i] = new
+            v.replace_all_uses_with(new, replace_graph_outputs=True)
         elif v.name in graph.initializers:
             replace_value(graph, v, make_constant(graph, arr, v.name))
         else:
@@ -209,13 +202,3 @@ def replace_with_constants(graph: Graph, node: Node, results: list, initializers
     graph.remove(node, safe=False)
     return True
 
-
-def subgraph_outputs(graph: Graph) -> set[int]:
-    """Ids of values some nested subgraph outputs directly (an outer value
-    passed through): no node reads them, so rewiring readers would miss them."""
-    out: set[int] = set()
-    for n in graph:
-        for sub in n.subgraphs():
-            for g in sub.all_graphs():
-                out.update(id(v) for v in g.outputs)
-    return out

@@ -23,8 +23,8 @@ from typing import Any
 
 from ..ir import Graph, Node, Value
 from ..ir._tensor import TensorBase
-from ._base import Pass, is_output, replace_value
-from .constant_folding import RANDOM_OPS, subgraph_outputs
+from ._base import Pass, output_elsewhere, replace_value
+from .constant_folding import RANDOM_OPS
 
 __all__ = ["CommonSubexpressions", "SMALL"]
 
@@ -42,8 +42,7 @@ class CommonSubexpressions(Pass):
     name = "cse"
 
     def apply(self, graph: Graph, model, opsets: dict[str, int]) -> bool:
-        pinned = subgraph_outputs(graph)
-        changed = self._merge_initializers(graph, pinned)
+        changed = self._merge_initializers(graph)
         seen: dict[tuple, Node] = {}
         for node in graph:
             key = _node_key(node)
@@ -53,16 +52,16 @@ class CommonSubexpressions(Pass):
             if first is None:
                 seen[key] = node
                 continue
-            if self._merge(graph, first, node, pinned):
+            if self._merge(graph, first, node):
                 changed = True
         return changed
 
     @staticmethod
-    def _merge(graph: Graph, first: Node, dup: Node, pinned: set[int]) -> bool:
+    def _merge(graph: Graph, first: Node, dup: Node) -> bool:
         for a, b in zip(first.outputs, dup.outputs):
-            if id(b) in pinned or (is_output(graph, b) and is_output(graph, a)):
+            if output_elsewhere(graph, b) or (b.is_graph_output(graph) and a.is_graph_output(graph)):
                 return False
-            if is_output(graph, b) and not a.name:
+            if b.is_graph_output(graph) and not a.name:
                 return False
         for a, b in zip(first.outputs, dup.outputs):
             replace_value(graph, b, a)
@@ -70,20 +69,19 @@ class CommonSubexpressions(Pass):
         return True
 
     @staticmethod
-    def _merge_initializers(graph: Graph, pinned: set[int]) -> bool:
-        inputs = set(map(id, graph.inputs))
+    def _merge_initializers(graph: Graph) -> bool:
         seen: dict[tuple, Value] = {}
         changed = False
         for v in list(graph.initializers.values()):
             t = v.const_value
-            if t is None or id(v) in inputs or _nbytes(t) > SMALL:
+            if t is None or v.is_graph_input(graph) or _nbytes(t) > SMALL:
                 continue
             key = _tensor_key(t)
             first = seen.get(key)
             if first is None:
                 seen[key] = v
                 continue
-            if not v.uses() or id(v) in pinned or is_output(graph, v):
+            if not v.uses() or v.is_graph_output():
                 continue
             v.replace_all_uses_with(first)
             changed = True

@@ -15,7 +15,7 @@ reader inside a branch frees the outer value it read.
 from __future__ import annotations
 
 from ..ir import Graph, Model, Node
-from ._base import Pass
+from ._base import Pass, PostconditionError
 
 __all__ = ["DeadCodeElimination"]
 
@@ -26,39 +26,48 @@ class DeadCodeElimination(Pass):
     name = "dce"
 
     def __call__(self, model: Model) -> bool:
-        tops = [model.graph] + [f.graph for f in model.functions]
-        outputs: set[int] = set()
-        for top in tops:
-            for g in top.all_graphs():
-                outputs.update(id(v) for v in g.outputs)
         changed = False
-        for top in tops:
-            changed |= _sweep(top, outputs)
+        for top in [model.graph] + [f.graph for f in model.functions]:
+            changed |= _sweep(top)
         return changed
 
+    def ensures(self, model: Model) -> None:
+        """No node is left whose outputs nobody reads."""
+        for top in [model.graph] + [f.graph for f in model.functions]:
+            for g in top.all_graphs():
+                for node in g:
+                    if _dead(node):
+                        raise PostconditionError(f"dce left {node!r} in graph {g.name!r}: nothing reads it")
 
-def _sweep(graph: Graph, outputs: set[int]) -> bool:
+
+def _dead(node: Node) -> bool:
+    return not any(v._uses or v.is_graph_output() for v in node.outputs)
+
+
+def _sweep(graph: Graph) -> bool:
     changed = False
     for node in reversed(list(graph)):
         if node.graph is not graph:
             continue
-        if any(v._uses or id(v) in outputs for v in node.outputs):
+        if not _dead(node):
             for sub in node.subgraphs():
-                changed |= _sweep(sub, outputs)
+                changed |= _sweep(sub)
             continue
         _drop(node)
         changed = True
     for name, v in list(graph.initializers.items()):
-        if not v._uses and id(v) not in outputs and not any(x is v for x in graph.inputs):
+        if not v._uses and not v.is_graph_output() and not v.is_graph_input(graph):
             del graph.initializers[name]
             changed = True
     return changed
 
 
 def _drop(node: Node) -> None:
-    """Remove ``node``; the reads of its subgraphs' nodes go with it, so the
-    outer values they read no longer count them as uses."""
+    """Remove ``node``; the reads and outputs of its subgraphs go with it, so
+    the outer values they read or passed through no longer count them."""
     for sub in node.subgraphs():
+        for g in sub.all_graphs():
+            g.outputs.clear()
         for inner in sub.all_nodes():
             inner._drop_inputs()
     node.graph.remove(node, safe=False)

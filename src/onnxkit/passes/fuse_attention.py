@@ -10,7 +10,7 @@ attention over 4-D ``[batch, heads, seq, head_size]`` tensors as::
          or  Where(ReduceMax(scores, -1) == -inf, 0, P)    give zeros)
     Y      = MatMul(P, V)
 
-with ``a``, ``b``, ``c`` scalar constants (``a = b = sqrt(scale)`` is the
+(the patterns ``_scores`` and ``_probs`` below, matched from the last MatMul) with ``a``, ``b``, ``c`` scalar constants (``a = b = sqrt(scale)`` is the
 usual split), ``K^T`` a Transpose of K or any rank-4 value (then K is its
 transpose back).  It becomes ``Attention(Q, K, V, mask, scale=a*b/c)``: a
 standard op from opset 23, an ``ai.onnxkit`` op with Attention-23's semantics
@@ -32,29 +32,19 @@ import numpy as np
 
 from ..errors import OnnxkitError
 from ..ir import Graph, Model, Node, Value
-from ._base import Pass, const_array, is_output, opset_of, remove_nodes, replace_value, unique_name
+from ._base import (Pass, const_array, ensure_runtime_domain_imported, opset_of, remove_nodes, replace_value,
+                    require_runtime_domain, unique_name)
 from ._match import FLOAT_TYPES, fused_domain, is_op, rank_of, scalar_of, sole_reader
+from ._pattern import ANY, Pattern
 
 __all__ = ["FuseAttention"]
 
 
 def _readers_are(graph: Graph, v: Value, nodes: list[Node]) -> bool:
     """``v`` is read by exactly ``nodes`` (and is not a graph output)."""
-    if is_output(graph, v):
+    if v.is_graph_output(graph):
         return False
     return {id(n) for n in v.consumers()} == {id(n) for n in nodes}
-
-
-def _scaled(graph: Graph, v: Value) -> tuple[Value, float, list[Node]]:
-    """``v`` = ``w * c`` (c a scalar constant, the product read only here):
-    (w, c, [the Mul]); else (v, 1, [])."""
-    p = v.producer()
-    if is_op(p, "Mul") and sole_reader(graph, v) is not None:
-        for w, c in ((p.inputs[0], p.inputs[1]), (p.inputs[1], p.inputs[0])):
-            s = scalar_of(c)
-            if s is not None and w is not c:
-                return w, s, [p]
-    return v, 1.0, []
 
 
 def _cannot_be_neg_inf(mask: Value) -> bool:
@@ -90,48 +80,63 @@ def _reduce_max_last(node: Node, opset: int) -> bool:
     return axes is not None and list(axes) in ([-1], [3])
 
 
-def _guard(graph: Graph, scores: Value, softmax: Node, opset: int) -> tuple[Value, list[Node]] | None:
-    """The guarded probabilities and the guard's nodes (none: (P, []))."""
-    p = softmax.outputs[0]
-    readers = p.consumers()
-    if is_output(graph, p):
-        return None
-    if len(readers) == 1 and not is_op(readers[0], "Where"):
-        # no guard: scores read by the Softmax only
-        return (p, []) if _readers_are(graph, scores, [softmax]) else None
-    if len(readers) == 2:                                   # Where(IsNaN(P), 0, P)
-        isnan = next((n for n in readers if is_op(n, "IsNaN")), None)
-        where = next((n for n in readers if is_op(n, "Where")), None)
-        if isnan is None or where is None or sole_reader(graph, isnan.outputs[0]) is not where:
-            return None
-        if where.inputs[0] is isnan.outputs[0] and scalar_of(where.inputs[1]) == 0 and where.inputs[2] is p \
-                and _readers_are(graph, scores, [softmax]):
-            return where.outputs[0], [isnan, where]
-        return None
-    if len(readers) == 1:                                   # Where(ReduceMax(scores) == -inf, 0, P)
-        where = readers[0]
-        eq = where.inputs[0].producer() if where.inputs[0] is not None else None
-        if not is_op(eq, "Equal") or where.inputs[2] is not p or scalar_of(where.inputs[1]) != 0:
-            return None
-        rmax = eq.inputs[0].producer()
-        if not is_op(rmax, "ReduceMax") or rmax.inputs[0] is not scores or not _reduce_max_last(rmax, opset):
-            return None
-        if scalar_of(eq.inputs[1]) != -np.inf or sole_reader(graph, eq.outputs[0]) is not where \
-                or sole_reader(graph, rmax.outputs[0]) is not eq:
-            return None
-        if not _readers_are(graph, scores, [softmax, rmax]):
-            return None
-        return where.outputs[0], [rmax, eq, where]
-    return None
+def _probs(op, s, v, guard: str):
+    """``MatMul(P, V)``, P the Softmax of the scores ``s``, guarded against fully masked rows or not."""
+    p = op.Softmax(s, _as="softmax")
+    if guard == "isnan":
+        p = op.Where(op.IsNaN(p), 0.0, p)
+    elif guard == "max":
+        p = op.Where(op.Equal(op.ReduceMax(s, ANY, _as="rmax"), -np.inf), 0.0, p)
+    return op.MatMul(p, v)
+
+
+def _scores(op, q, kt, mask, a, b, c, qk: str, scale: str, masked: bool):
+    """The scores: ``MatMul(Q [* a], K^T [* b])``, ``[/ c or * c]``, ``[+ mask]``."""
+    s = op.MatMul(op.Mul(q, a) if "q" in qk else q, op.Mul(kt, b) if "k" in qk else kt)
+    if scale == "div":
+        s = op.Div(s, c)
+    elif scale == "mul":
+        s = op.Mul(s, c, _commute=False)
+    return op.Add(s, mask) if masked else s
+
+
+def _scalar(v: Value) -> bool:
+    return scalar_of(v) is not None
+
+
+_PROBS = [(Pattern(_probs, guard=g), g) for g in ("none", "isnan", "max")]
+# the first that matches wins: scaled forms before plain ones
+_SCORES = [(Pattern(_scores, where={"a": _scalar, "b": _scalar, "c": lambda v: bool(scalar_of(v))},
+                    qk=qk, scale=sc, masked=mk), sc)
+           for mk in (True, False) for sc in ("div", "mul", "none") for qk in ("qk", "q", "k", "")]
+
+
+def _first(patterns, graph: Graph, node: Node | None):
+    """(match, variant) of the first pattern matching at ``node``, or (None, None)."""
+    if node is not None:
+        for pattern, variant in patterns:
+            m = pattern.match(graph, node)
+            if m is not None:
+                return m, variant
+    return None, None
 
 
 class FuseAttention(Pass):
     """Rewrite scaled dot-product attention into the Attention op."""
 
     name = "fuse_attention"
+    #: the spec op it fuses into, and the opset that introduced it
+    spec_op = ("Attention", 23)
 
     def __init__(self, level: str = "extended") -> None:
         self.level = level
+
+    def requires(self, model: Model) -> None:
+        if self.level == "runtime":             # below the spec op's opset it writes the ai.onnxkit op
+            require_runtime_domain(model)
+
+    def ensures(self, model: Model) -> None:
+        ensure_runtime_domain_imported(model)
 
     def __call__(self, model: Model) -> bool:
         if not any(is_op(n, "Softmax") for g in model.all_graphs() for n in g):
@@ -139,62 +144,44 @@ class FuseAttention(Pass):
         changed = False
         inferred = False
         for g, opsets in self.graphs(model):
-            for sm in g:
-                if not is_op(sm, "Softmax") or sm.graph is not g:
+            for final in g:
+                if not is_op(final, "MatMul") or final.graph is not g:
                     continue
-                found = self._match(g, sm, opset_of(opsets))
+                found = self._match(g, final, opset_of(opsets))
                 if found == "ranks" and not inferred:
                     inferred = True
                     _infer(model)
-                    found = self._match(g, sm, opset_of(opsets))
+                    found = self._match(g, final, opset_of(opsets))
                 if isinstance(found, tuple):
                     changed |= self._rewrite(g, model, opsets, *found)
         return changed
 
-    def _match(self, graph: Graph, sm: Node, opset: int):
+    def _match(self, graph: Graph, final: Node, opset: int):
         """(q, k_t, v, mask, scale, nodes, out), "ranks" when only the ranks are
         missing to decide, or None."""
-        axis = sm.attr("axis", -1 if opset >= 13 else 1)
-        if axis not in (-1, 3):
+        probs, guard = _first(_PROBS, graph, final)
+        if probs is None:
             return None
-        s_in = sm.inputs[0]
-        pre = s_in.producer()
-        nodes: list[Node] = []
-        mask = None
-        scores = s_in
-        if is_op(pre, "Add") and len(pre.inputs) == 2 and None not in pre.inputs \
-                and pre.inputs[0] is not pre.inputs[1]:
-            for a, b in ((pre.inputs[0], pre.inputs[1]), (pre.inputs[1], pre.inputs[0])):
-                if is_op(a.producer(), "MatMul") or is_op(a.producer(), "Div") or is_op(a.producer(), "Mul"):
-                    scores, mask = a, b
-                    break
-            if mask is None or sole_reader(graph, scores) is not pre:
-                return None
-            nodes.append(pre)
+        sm, s = probs.node("softmax"), probs["s"]
+        if sm.attr("axis", -1 if opset >= 13 else 1) not in (-1, 3):
+            return None
+        if guard == "max" and not _reduce_max_last(probs.node("rmax"), opset):
+            return None
+        if not _readers_are(graph, s, [sm, probs.node("rmax")] if guard == "max" else [sm]):
+            return None
+        scores, scaling = _first(_SCORES, graph, s.producer())
+        if scores is None:
+            return None
+        q, kt, v, mask = scores["q"], scores["kt"], probs["v"], scores.get("mask")
+        if guard == "none" and mask is not None and not _cannot_be_neg_inf(mask):
+            return None
         scale = 1.0
-        p = scores.producer()
-        if (is_op(p, "Div") or is_op(p, "Mul")) and scalar_of(p.inputs[1]) and is_op(p.inputs[0].producer(), "MatMul"):
-            c = scalar_of(p.inputs[1])
-            scale = 1.0 / c if p.op_type == "Div" else c
-            if sole_reader(graph, p.inputs[0]) is not p:
-                return None
-            nodes.insert(0, p)
-            p = p.inputs[0].producer()
-        if not is_op(p, "MatMul"):
-            return None
-        mm = p
-        guard = _guard(graph, s_in, sm, opset)
-        if guard is None:
-            return None
-        probs, guard_nodes = guard
-        if not guard_nodes and mask is not None and not _cannot_be_neg_inf(mask):
-            return None
-        final = sole_reader(graph, probs)
-        if not is_op(final, "MatMul") or final.inputs[0] is not probs:
-            return None
-        q, a, q_nodes = _scaled(graph, mm.inputs[0])
-        kt, b, k_nodes = _scaled(graph, mm.inputs[1])
-        v = final.inputs[1]
+        for name in ("a", "b"):
+            if scores.get(name) is not None:
+                scale *= scalar_of(scores[name])
+        if scaling != "none":
+            c = scalar_of(scores["c"])
+            scale *= 1.0 / c if scaling == "div" else c
         ranks = [rank_of(q), rank_of(kt), rank_of(v), rank_of(mask) if mask is not None else 0]
         if None in ranks:
             return "ranks"
@@ -203,7 +190,8 @@ class FuseAttention(Pass):
         if mask is not None:
             # Attention pads a mask shorter than the keys with -inf (a KV cache
             # mask), where Add broadcasts it: its last dim must be the keys' count
-            kv = {_last_dim(kt), _last_dim(scores), _dim(v, -2)} - {None}
+            unmasked = next(x for x in s.producer().inputs if x is not mask)
+            kv = {_last_dim(kt), _last_dim(unmasked), _dim(v, -2)} - {None}
             last = _last_dim(mask) if ranks[3] else 1
             if last is None or not kv:
                 return "ranks"
@@ -212,8 +200,7 @@ class FuseAttention(Pass):
         for t in (q, kt, v, mask):
             if t is not None and t.dtype is not None and t.dtype not in FLOAT_TYPES:
                 return None
-        all_nodes = q_nodes + k_nodes + [mm] + nodes + [sm] + guard_nodes + [final]
-        return q, kt, v, mask, scale * a * b, all_nodes, final.outputs[0]
+        return q, kt, v, mask, scale, scores.nodes + probs.nodes, final.outputs[0]
 
     def _rewrite(self, graph: Graph, model: Model, opsets, q, kt, v, mask, scale, nodes, out) -> bool:
         if mask is not None and opset_of(opsets) >= 23 and _dim(mask, -2) != _dim(q, -2):
@@ -221,9 +208,9 @@ class FuseAttention(Pass):
             # queries (the spec does): keep the standard op runnable there
             if self.level != "runtime" or _dim(mask, -2) is None:
                 return False
-            domain = fused_domain(graph, model, {"": 0}, 23, self.level)
+            domain = fused_domain(graph, model, {"": 0}, self.spec_op[1], self.level)
         else:
-            domain = fused_domain(graph, model, opsets, 23, self.level)
+            domain = fused_domain(graph, model, opsets, self.spec_op[1], self.level)
         if domain is None:
             return False
         final = out.producer()

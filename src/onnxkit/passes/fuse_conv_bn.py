@@ -23,8 +23,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Graph, Model
-from ._base import Pass, const_array, is_output, make_constant, remove_nodes, replace_value
-from ._match import FLOAT_TYPES, is_op, refers_to_attributes, sole_reader
+from ._base import Pass, const_array, make_constant, remove_nodes, replace_value
+from ._match import FLOAT_TYPES, is_op, refers_to_attributes
+from ._pattern import ANY, Pattern
 
 __all__ = ["FuseConvBatchNorm"]
 
@@ -35,7 +36,7 @@ def _inference_only(bn, graph: Graph) -> bool:
     if "is_test" in bn.attributes and not bn.attr("is_test"):
         return False
     for o in bn.outputs[1:]:
-        if o.name and (o.uses() or is_output(graph, o)):
+        if o.name and (o.uses() or o.is_graph_output(graph)):
             return False
     return True
 
@@ -47,6 +48,10 @@ def _per_channel(a: np.ndarray, m: int) -> np.ndarray | None:
     return np.broadcast_to(a.astype(np.float64).reshape(-1), (m,))
 
 
+_CONV_BN = Pattern(lambda op, x, w, scale, bias, mean, var:
+                   op.BatchNormalization(op.Conv(x, w, ANY, _as="conv"), scale, bias, mean, var))
+
+
 class FuseConvBatchNorm(Pass):
     """``BatchNormalization(Conv(X, W, B))`` -> ``Conv(X, W', B')``."""
 
@@ -54,13 +59,12 @@ class FuseConvBatchNorm(Pass):
 
     def apply(self, graph: Graph, model: Model, opsets: dict[str, int]) -> bool:
         changed = False
-        for conv in graph:
-            if not is_op(conv, "Conv") or len(conv.outputs) != 1:
+        for bn in graph:
+            m = _CONV_BN.match(graph, bn) if is_op(bn, "BatchNormalization") else None
+            if m is None:
                 continue
-            bn = sole_reader(graph, conv.outputs[0])
-            if not is_op(bn, "BatchNormalization") or bn.inputs[0] is not conv.outputs[0]:
-                continue
-            if len(bn.inputs) != 5 or refers_to_attributes(bn) or not _inference_only(bn, graph):
+            conv = m.node("conv")
+            if len(conv.outputs) != 1 or refers_to_attributes(bn) or not _inference_only(bn, graph):
                 continue
             w = const_array(conv.inputs[1])
             has_b = len(conv.inputs) > 2 and conv.inputs[2] is not None

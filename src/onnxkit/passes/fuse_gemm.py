@@ -18,7 +18,8 @@ from __future__ import annotations
 from ..ir import DataType, Graph, Model, Node, Value
 from ._base import Pass, const_array, opset_of, remove_nodes, replace_value
 
-from ._match import FLOAT_TYPES, is_op, other_input, rank_of, sole_reader
+from ._match import FLOAT_TYPES, is_op, rank_of
+from ._pattern import Pattern
 
 __all__ = ["FuseMatMulAdd"]
 
@@ -54,6 +55,9 @@ def _broadcasts_to(c: Value, m, n) -> bool:
     return True
 
 
+_MATMUL_ADD = Pattern(lambda op, a, b, c: op.Add(op.MatMul(a, b, _as="mm"), c))
+
+
 class FuseMatMulAdd(Pass):
     """``Add(MatMul(A, B), C)`` -> ``Gemm(A, B, C)`` where that is the same."""
 
@@ -64,16 +68,13 @@ class FuseMatMulAdd(Pass):
         if opset < 7:       # Gemm before 7 broadcasts C only with broadcast=1
             return False
         changed = False
-        for mm in graph:
-            if not is_op(mm, "MatMul") or len(mm.inputs) != 2:
+        for add in graph:
+            m = _MATMUL_ADD.match(graph, add) if is_op(add, "Add") else None
+            if m is None:
                 continue
+            a, b, c, mm = m["a"], m["b"], m["c"], m.node("mm")
             y = mm.outputs[0]
-            add = sole_reader(graph, y)
-            if not is_op(add, "Add") or len(add.inputs) != 2 or add.inputs[0] is add.inputs[1]:
-                continue
-            a, b = mm.inputs
-            c = other_input(add, y)
-            if rank_of(a) != 2 or rank_of(b) != 2 or c is None:
+            if c is y or rank_of(a) != 2 or rank_of(b) != 2:
                 continue
             dtype = y.dtype or b.dtype or a.dtype
             if dtype is None:

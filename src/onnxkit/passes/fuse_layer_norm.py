@@ -23,8 +23,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import DataType, Graph, Model, Node, Value
-from ._base import Pass, const_array, is_output, make_constant, opset_of, remove_nodes, replace_value
+from ._base import (Pass, const_array, ensure_runtime_domain_imported, make_constant, opset_of, remove_nodes,
+                    replace_value, require_runtime_domain)
 from ._match import FLOAT_TYPES, fused_domain, is_op, other_input, rank_of, scalar_of, sole_reader
+from ._pattern import ANY, Pattern
 
 __all__ = ["FuseLayerNorm"]
 
@@ -71,102 +73,59 @@ def _param(a: np.ndarray, k: int, norm_shape: tuple | None) -> np.ndarray | None
         return None
 
 
+def _layer_norm(op, x, eps, square: str, inverse: str):
+    """The normalization, before gamma and beta (``ANY``: the axes input from opset 18)."""
+    mu = op.ReduceMean(x, ANY, _as="mean1")
+    d = op.Sub(x, mu)
+    sq = op.Pow(d, 2.0) if square == "pow" else op.Mul(d, d)
+    den = op.Sqrt(op.Add(op.ReduceMean(sq, ANY, _as="mean2"), eps))
+    return op.Div(d, den) if inverse == "div" else op.Mul(d, op.Reciprocal(den))
+
+
+_PATTERNS = [Pattern(_layer_norm, square=sq, inverse=inv) for sq in ("pow", "mul") for inv in ("div", "reciprocal")]
+
+
 class FuseLayerNorm(Pass):
     """Rewrite the decomposed layer normalization into LayerNormalization."""
 
     name = "fuse_layer_norm"
+    #: the spec op it fuses into, and the opset that introduced it
+    spec_op = ("LayerNormalization", 17)
 
     def __init__(self, level: str = "extended") -> None:
         self.level = level
 
+    def requires(self, model: Model) -> None:
+        if self.level == "runtime":             # below the spec op's opset it writes the ai.onnxkit op
+            require_runtime_domain(model)
+
+    def ensures(self, model: Model) -> None:
+        ensure_runtime_domain_imported(model)
+
     def apply(self, graph: Graph, model: Model, opsets: dict[str, int]) -> bool:
         opset = opset_of(opsets)
         changed = False
-        for mean1 in graph:
-            if is_op(mean1, "ReduceMean") and mean1.graph is graph:
-                changed |= self._try(graph, model, opsets, opset, mean1)
+        for node in graph:
+            if is_op(node, "Div") or is_op(node, "Mul"):
+                m = next((m for p in _PATTERNS if (m := p.match(graph, node)) is not None), None)
+                if m is not None:
+                    changed |= self._fuse(graph, model, opsets, opset, m, node)
         return changed
 
-    def _try(self, graph: Graph, model: Model, opsets, opset: int, mean1: Node) -> bool:
-        x, mu = mean1.inputs[0], mean1.outputs[0]
-        sub = sole_reader(graph, mu)
-        if not is_op(sub, "Sub") or sub.inputs[0] is not x or sub.inputs[1] is not mu:
-            return False
-        d = sub.outputs[0]
-        readers = d.consumers()
-        if len(readers) != 2 or is_output(graph, d):
-            return False
-        sq = next((n for n in readers if (is_op(n, "Pow") and n.inputs[0] is d and scalar_of(n.inputs[1]) == 2)
-                   or (is_op(n, "Mul") and n.inputs[0] is d and n.inputs[1] is d)), None)
-        norm = next((n for n in readers if n is not sq), None)
-        if sq is None or norm is None:
-            return False
-        mean2 = sole_reader(graph, sq.outputs[0])
-        if not is_op(mean2, "ReduceMean"):
-            return False
-        axes = _axes(mean1, opset)
-        if axes is None or axes != _axes(mean2, opset):
+    def _fuse(self, graph: Graph, model: Model, opsets, opset: int, m, norm: Node) -> bool:
+        x, eps = m["x"], scalar_of(m["eps"])
+        axes = _axes(m.node("mean1"), opset)
+        if eps is None or eps < 0 or axes is None or axes != _axes(m.node("mean2"), opset):
             return False
         rank = rank_of(x)
         k = _trailing(axes, rank)
-        if k is None:
+        if k is None or (x.dtype is not None and x.dtype not in FLOAT_TYPES):
             return False
-        add_eps = sole_reader(graph, mean2.outputs[0])
-        if not is_op(add_eps, "Add"):
+        chain, out, params = _scale_and_bias(graph, m.nodes, norm.outputs[0])
+        arrays = _weights(x, params, k, rank)
+        if arrays is None:
             return False
-        eps = scalar_of(other_input(add_eps, mean2.outputs[0]))
-        sqrt = sole_reader(graph, add_eps.outputs[0])
-        if eps is None or eps < 0 or not is_op(sqrt, "Sqrt"):
-            return False
-        chain = [mean1, sub, sq, mean2, add_eps, sqrt]
-        den = sqrt.outputs[0]
-        if is_op(norm, "Div") and norm.inputs[0] is d and norm.inputs[1] is den:
-            if sole_reader(graph, den) is not norm:
-                return False
-        elif is_op(norm, "Mul"):
-            rec = sole_reader(graph, den)
-            if not is_op(rec, "Reciprocal") or sole_reader(graph, rec.outputs[0]) is not norm \
-                    or other_input(norm, d) is not rec.outputs[0]:
-                return False
-            chain.append(rec)
-        else:
-            return False
-        chain.append(norm)
-        out = norm.outputs[0]
-        params: list[Value | None] = [None, None]        # gamma, beta as written
-        nxt = sole_reader(graph, out)
-        for i, op in enumerate(("Mul", "Add")):
-            if is_op(nxt, op) and const_array(other_input(nxt, out)) is not None:
-                params[i] = other_input(nxt, out)
-                chain.append(nxt)
-                out = nxt.outputs[0]
-                nxt = sole_reader(graph, out)
-        # the element type, and gamma / beta in the normalized shape
-        if x.dtype is not None and x.dtype not in FLOAT_TYPES:
-            return False
-        arrays = [const_array(v) if v is not None else None for v in params]
-        np_dtype = next((a.dtype for a in arrays if a is not None), None)
-        if np_dtype is None and x.dtype is not None:
-            np_dtype = np.dtype(x.dtype.numpy_dtype)
-        if np_dtype is None or DataType.from_numpy(np_dtype) not in FLOAT_TYPES:
-            return False
-        for a in arrays:        # same type as x, and no broadcast that would add dims to x's
-            if a is not None and (a.dtype != np_dtype or a.ndim > (rank if rank is not None else k)):
-                return False
-        shape = x.shape
-        norm_shape = None
-        if shape is not None and all(isinstance(s, int) for s in shape.dims[len(shape) - k:]):
-            norm_shape = tuple(shape.dims[len(shape) - k:])
-        if arrays[0] is None:
-            if norm_shape is None:
-                return False
-            arrays[0] = np.ones(norm_shape, np_dtype)
-        for i, a in enumerate(arrays):
-            if a is not None:
-                arrays[i] = _param(a, k, norm_shape or (arrays[0].shape if i else None))
-                if arrays[i] is None:
-                    return False
-        domain = fused_domain(graph, model, opsets, 17, self.level)
+        domain = fused_domain(graph, model, opsets, self.spec_op[1], self.level)
         if domain is None:
             return False
         base = chain[-1].name or out.name or "layer_norm"
@@ -184,3 +143,45 @@ class FuseLayerNorm(Pass):
         replace_value(graph, out, ln.outputs[0])
         remove_nodes(graph, chain)
         return True
+
+
+def _scale_and_bias(graph: Graph, chain: list[Node], out: Value) -> tuple[list[Node], Value, list[Value | None]]:
+    """The Mul by a constant gamma and the Add of a constant beta that may
+    follow the normalization: (every node, the last value, [gamma, beta] as written)."""
+    params: list[Value | None] = [None, None]
+    nxt = sole_reader(graph, out)
+    for i, op in enumerate(("Mul", "Add")):
+        if is_op(nxt, op) and const_array(other_input(nxt, out)) is not None:
+            params[i] = other_input(nxt, out)
+            chain.append(nxt)
+            out = nxt.outputs[0]
+            nxt = sole_reader(graph, out)
+    return chain, out, params
+
+
+def _weights(x: Value, params: list[Value | None], k: int, rank: int | None) -> list | None:
+    """gamma (ones when absent) and beta (None when absent) in the normalized
+    shape and x's float type, or None when they cannot be."""
+    arrays = [const_array(v) if v is not None else None for v in params]
+    np_dtype = next((a.dtype for a in arrays if a is not None), None)
+    if np_dtype is None and x.dtype is not None:
+        np_dtype = np.dtype(x.dtype.numpy_dtype)
+    if np_dtype is None or DataType.from_numpy(np_dtype) not in FLOAT_TYPES:
+        return None
+    for a in arrays:        # same type as x, and no broadcast that would add dims to x's
+        if a is not None and (a.dtype != np_dtype or a.ndim > (rank if rank is not None else k)):
+            return None
+    shape = x.shape
+    norm_shape = None
+    if shape is not None and all(isinstance(s, int) for s in shape.dims[len(shape) - k:]):
+        norm_shape = tuple(shape.dims[len(shape) - k:])
+    if arrays[0] is None:
+        if norm_shape is None:
+            return None
+        arrays[0] = np.ones(norm_shape, np_dtype)
+    for i, a in enumerate(arrays):
+        if a is not None:
+            arrays[i] = _param(a, k, norm_shape or (arrays[0].shape if i else None))
+            if arrays[i] is None:
+                return None
+    return arrays

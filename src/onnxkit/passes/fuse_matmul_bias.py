@@ -25,8 +25,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Graph, Model, Node, Value, aligned
-from ._base import RUNTIME_DOMAIN, Pass, const_array, is_output, make_constant, replace_value, \
-    use_runtime_domain
+from ..ir._domain import is_onnx_domain
+from ._base import (RUNTIME_DOMAIN, Pass, const_array, ensure_runtime_domain_imported, make_constant, replace_value,
+                    require_runtime_domain, use_runtime_domain)
 from ._match import refers_to_attributes
 
 __all__ = ["FuseMatMulBias"]
@@ -38,6 +39,12 @@ _ACT = {"Relu": "Relu", "Tanh": "Tanh", "Sigmoid": "Sigmoid", "Gelu": "Gelu"}
 
 class FuseMatMulBias(Pass):
     name = "fuse_matmul_bias"
+
+    def requires(self, model: Model) -> None:
+        require_runtime_domain(model)
+
+    def ensures(self, model: Model) -> None:
+        ensure_runtime_domain_imported(model)
 
     def __init__(self) -> None:
         self._copies: dict[int, tuple[Value, Value]] = {}   # id(original) -> (original, aligned copy)
@@ -57,9 +64,9 @@ class FuseMatMulBias(Pass):
                 continue                                    # removed by an earlier rewrite
             if len(node.inputs) < 2:
                 continue                                    # malformed: left for the runtime to report
-            if node.domain in ("", "ai.onnx") and node.op_type == "MatMul":
+            if is_onnx_domain(node.domain) and node.op_type == "MatMul":
                 changed |= self._from_matmul(graph, node)
-            elif node.domain in ("", "ai.onnx") and node.op_type == "Gemm":
+            elif is_onnx_domain(node.domain) and node.op_type == "Gemm":
                 changed |= self._from_gemm(graph, node)
         for node in list(graph):
             if node.graph is graph and node.domain == RUNTIME_DOMAIN and node.op_type == "FusedMatMul":
@@ -114,16 +121,16 @@ class FuseMatMulBias(Pass):
         """Bias, then activation, into an existing FusedMatMul."""
         y = node.outputs[0]
         users = y.consumers()
-        if len(users) != 1 or len(y.uses()) != 1 or is_output(graph, y) or node.attr("activation", ""):
+        if len(users) != 1 or len(y.uses()) != 1 or y.is_graph_output(graph) or node.attr("activation", ""):
             return False
         nxt = users[0]
         if nxt.graph is not graph:
             return False
-        if nxt.op_type == "Reshape" and nxt.domain in ("", "ai.onnx"):
+        if nxt.op_type == "Reshape" and is_onnx_domain(nxt.domain):
             return self._activation_through_reshape(graph, node, nxt)
         has_bias = len(node.inputs) > 2 and node.inputs[2] is not None
         ins, attrs = list(node.inputs), {k: a.value for k, a in node.attributes.items()}
-        if nxt.op_type == "Add" and nxt.domain in ("", "ai.onnx") and not has_bias:
+        if nxt.op_type == "Add" and is_onnx_domain(nxt.domain) and not has_bias:
             other = nxt.inputs[1] if nxt.inputs[0] is y else nxt.inputs[0]
             if other is y:
                 return False
@@ -137,7 +144,7 @@ class FuseMatMulBias(Pass):
             if bv.size != n or (bv.ndim > 1 and (rank is None or bv.ndim > rank)) or (bv.ndim and bv.shape[-1] != n):
                 return False
             ins = ins[:2] + [self._aligned(graph, other, bv.reshape(-1), exact=bv.ndim == 1)]
-        elif nxt.op_type in _ACT and (nxt.domain in ("", "ai.onnx") or nxt.domain == RUNTIME_DOMAIN):
+        elif nxt.op_type in _ACT and (is_onnx_domain(nxt.domain) or nxt.domain == RUNTIME_DOMAIN):
             if nxt.op_type == "Gelu":
                 approx = nxt.attr("approximate", "none")
                 if approx not in ("none", "tanh"):
@@ -159,12 +166,12 @@ class FuseMatMulBias(Pass):
         r = reshape.outputs[0]
         # besides the activation, only Shape may read the reshaped product: the
         # shape of the activated value is the same
-        users = [n for n in r.consumers() if not (n.op_type == "Shape" and n.domain in ("", "ai.onnx"))]
-        if len(users) != 1 or sum(1 for n, _ in r.uses() if n is users[0]) != 1 or is_output(graph, r):
+        users = [n for n in r.consumers() if not (n.op_type == "Shape" and is_onnx_domain(n.domain))]
+        if len(users) != 1 or sum(1 for n, _ in r.uses() if n is users[0]) != 1 or r.is_graph_output(graph):
             return False
         act = users[0]
         if act.graph is not graph or act.op_type not in _ACT or \
-                act.domain not in ("", "ai.onnx", RUNTIME_DOMAIN) or len(act.inputs) != 1:
+                not (is_onnx_domain(act.domain) or act.domain == RUNTIME_DOMAIN) or len(act.inputs) != 1:
             return False
         approx = act.attr("approximate", "none") if act.op_type == "Gelu" else "none"
         if approx not in ("none", "tanh"):
@@ -195,7 +202,7 @@ class FuseMatMulBias(Pass):
             graph.remove(n, safe=False)
         for p in feeders:
             if p.op_type == "Transpose" and p.graph is graph and not p.outputs[0].uses() \
-                    and not is_output(graph, p.outputs[0]):
+                    and not p.outputs[0].is_graph_output(graph):
                 graph.remove(p)
 
     def _aligned(self, graph: Graph, v: Value, arr: np.ndarray, *, exact: bool) -> Value:
@@ -242,7 +249,7 @@ def _fits(a: Value, w: np.ndarray) -> bool:
 def _transposed_const(v: Value) -> tuple[np.ndarray | None, int]:
     """(W, 1) when ``v`` is Transpose(W) of a constant 2-D W, else (None, 0)."""
     p = v.producer()
-    if p is None or p.op_type != "Transpose" or p.domain not in ("", "ai.onnx") or refers_to_attributes(p):
+    if p is None or p.op_type != "Transpose" or not is_onnx_domain(p.domain) or refers_to_attributes(p):
         return None, 0
     perm = p.attr("perm")
     if perm is not None and list(perm) != [1, 0]:

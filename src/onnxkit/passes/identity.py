@@ -28,10 +28,10 @@ from typing import Callable
 
 import numpy as np
 
-from ..ir import Graph, Node, Value
+from ..ir import Graph, Model, Node, Value
+from ..ir._domain import is_onnx_domain
 from ..ops.cast import to_datatype
-from ._base import Pass, const_array, is_output, opset_of, replace_value
-from .constant_folding import subgraph_outputs
+from ._base import Pass, PostconditionError, const_array, is_onnx_op, opset_of, output_elsewhere, replace_value
 
 __all__ = ["RemoveIdentities"]
 
@@ -43,11 +43,18 @@ class RemoveIdentities(Pass):
 
     name = "identity"
 
+    def ensures(self, model: Model) -> None:
+        """An Identity is left only where a graph outputs its result."""
+        for g, _ in self.graphs(model):
+            for n in g:
+                if is_onnx_op(n, "Identity") and n.inputs and n.inputs[0] is not None \
+                        and not n.outputs[0].is_graph_output():
+                    raise PostconditionError(f"identity left {n!r} in graph {g.name!r}")
+
     def apply(self, graph: Graph, model, opsets: dict[str, int]) -> bool:
         changed = False
-        pinned: set[int] | None = None
         for node in graph:
-            if node.domain not in ("", "ai.onnx"):
+            if not is_onnx_domain(node.domain):
                 continue
             rule = _RULES.get(node.op_type)
             if rule is None or not node.inputs or node.inputs[0] is None:
@@ -56,15 +63,13 @@ class RemoveIdentities(Pass):
             if src is None:
                 continue
             out = node.outputs[0]
-            if any(v.uses() or is_output(graph, v) for v in node.outputs[1:]):
+            if any(v.uses() or v.is_graph_output(graph) for v in node.outputs[1:]):
                 continue
-            if is_output(graph, out):
+            if out.is_graph_output(graph):
                 p = src.producer()
-                if p is None or p.graph is not graph or is_output(graph, src):
+                if p is None or p.graph is not graph or src.is_graph_output(graph):
                     continue
-            if pinned is None:
-                pinned = subgraph_outputs(graph)
-            if id(out) in pinned:
+            if output_elsewhere(graph, out):
                 continue
             replace_value(graph, out, src)
             graph.remove(node, safe=False)

@@ -27,8 +27,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Graph, Model, Node, TensorType, Value
-from ._base import Pass, RUNTIME_DOMAIN, const_array, is_output, make_constant, opset_of, remove_nodes, \
-    replace_value, unique_name, use_runtime_domain
+from ..ir._domain import is_onnx_domain
+from ._base import (RUNTIME_DOMAIN, Pass, const_array, ensure_runtime_domain_imported, make_constant, opset_of,
+                    remove_nodes, replace_value, require_runtime_domain, unique_name, use_runtime_domain)
 from ._match import refers_to_attributes
 
 __all__ = ["NhwcConv"]
@@ -41,12 +42,18 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 class NhwcConv(Pass):
     name = "nhwc_conv"
 
+    def requires(self, model: Model) -> None:
+        require_runtime_domain(model)
+
+    def ensures(self, model: Model) -> None:
+        ensure_runtime_domain_imported(model)
+
     def apply(self, graph: Graph, model: Model, opsets: dict[str, int]) -> bool:
         twins: dict[Value, Value] = {}        # NCHW value -> the NHWC value holding the same data
         exits: list[Node] = []
         changed = False
         for node in graph:
-            if node.graph is not graph or node.domain not in ("", "ai.onnx"):
+            if node.graph is not graph or not is_onnx_domain(node.domain):
                 continue
             if node.op_type == "Conv":
                 changed |= self._conv(graph, node, opsets, twins, exits)
@@ -55,11 +62,11 @@ class NhwcConv(Pass):
         for t in list(twins.values()):        # entries reading an exit: the pair cancels
             entry = t.producer()
             src = entry.inputs[0].producer() if entry is not None and entry.op_type == "Transpose" else None
-            if src is not None and src in exits and not is_output(graph, t):
+            if src is not None and src in exits and not t.is_graph_output(graph):
                 t.replace_all_uses_with(src.inputs[0])
                 graph.remove(entry)
         for t in exits:                       # exits nobody reads any more
-            if t.graph is graph and not t.outputs[0].uses() and not is_output(graph, t.outputs[0]):
+            if t.graph is graph and not t.outputs[0].uses() and not t.outputs[0].is_graph_output(graph):
                 graph.remove(t)
         if changed:
             use_runtime_domain(model)
@@ -83,7 +90,7 @@ class NhwcConv(Pass):
         out = node.outputs[0]
         residual = None
         reader = _sole_reader(graph, out)
-        if reader is not None and reader.op_type == "Add" and reader.domain in ("", "ai.onnx") \
+        if reader is not None and reader.op_type == "Add" and is_onnx_domain(reader.domain) \
                 and len(reader.inputs) == 2 and reader.inputs[0] is not reader.inputs[1]:
             other = reader.inputs[1] if reader.inputs[0] is out else reader.inputs[0]
             if other is not None and (other in twins or _rank(other) == 4):
@@ -126,7 +133,7 @@ class NhwcConv(Pass):
 
     # ------------------------------------------------------------------ MaxPool
     def _max_pool(self, graph: Graph, node: Node, twins, exits) -> bool:
-        if len(node.outputs) > 1 and (node.outputs[1].uses() or is_output(graph, node.outputs[1])):
+        if len(node.outputs) > 1 and (node.outputs[1].uses() or node.outputs[1].is_graph_output(graph)):
             return False                                      # Indices wanted
         if refers_to_attributes(node):
             return False
@@ -169,7 +176,7 @@ class NhwcConv(Pass):
 def _sole_reader(graph: Graph, v: Value) -> Node | None:
     """The one node reading ``v`` (once), when nothing else (not the graph's outputs) does."""
     uses = v.uses()
-    if len(uses) != 1 or is_output(graph, v):
+    if len(uses) != 1 or v.is_graph_output(graph):
         return None
     return uses[0][0]
 
@@ -196,7 +203,7 @@ def _scalar(v: Value | None, default: float) -> float | None:
 
 def _activation(node: Node, opsets) -> tuple[str, list[float]] | None:
     """(name, params) of an activation NhwcConv can fuse, or None."""
-    if node.domain not in ("", "ai.onnx") or refers_to_attributes(node):
+    if not is_onnx_domain(node.domain) or refers_to_attributes(node):
         return None
     op = node.op_type
     if op == "Relu" or op == "Sigmoid" or op == "HardSwish":

@@ -20,8 +20,9 @@ import numpy as np
 
 from ..errors import OnnxkitError
 from ..ir import Graph, Model, Node, Value
+from ..ir._domain import is_onnx_domain
 from ._base import Pass, const_array
-from .constant_folding import replace_with_constants, subgraph_outputs
+from .constant_folding import replace_with_constants
 
 __all__ = ["ShapeFolding"]
 
@@ -56,9 +57,8 @@ class ShapeFolding(Pass):
 
 def _fold(graph: Graph, initializers: bool) -> bool:
     changed = False
-    pinned: set[int] | None = None
     for node in graph:
-        if node.domain not in ("", "ai.onnx") or not node.inputs or node.inputs[0] is None:
+        if not is_onnx_domain(node.domain) or not node.inputs or node.inputs[0] is None:
             continue
         if node.op_type == "Shape":
             r = _shape_dims(node)
@@ -70,9 +70,7 @@ def _fold(graph: Graph, initializers: bool) -> bool:
             continue
         if r is None:
             continue
-        if pinned is None:
-            pinned = subgraph_outputs(graph)
-        changed |= replace_with_constants(graph, node, [r], initializers, pinned)
+        changed |= replace_with_constants(graph, node, [r], initializers)
     return changed
 
 
@@ -111,7 +109,7 @@ def _gather_of_shape(node: Node) -> np.ndarray | None:
     if len(node.inputs) < 2 or node.inputs[1] is None or node.attr("axis", 0) not in (0, -1):
         return None
     p = node.inputs[0].producer()
-    if p is None or p.op_type != "Shape" or p.domain not in ("", "ai.onnx"):
+    if p is None or p.op_type != "Shape" or not is_onnx_domain(p.domain):
         return None
     dims = _dims_in_range(p)
     idx = const_array(node.inputs[1])

@@ -19,22 +19,14 @@ import numpy as np
 
 from ..errors import OnnxkitError, RunError
 from ..ir import AttributeType, Graph, Node, Value, aligned
+from ..ir._domain import normalize_domain, normalize_opsets
+from ..ops._evaluate import function_binding, kernel_attribute, kernel_results, model_functions
 from ..ops._registry import KernelContext, find_kernel
 from ._fast import fast_call
 
-__all__ = ["Plan", "describe_value", "model_functions", "normalize_opsets"]
+__all__ = ["Plan", "describe_value", "model_functions"]
 
 _MAX_FUNCTION_DEPTH = 64
-
-
-def normalize_opsets(opsets: dict[str, int]) -> dict[str, int]:
-    """Opset imports keyed as the registry keys them ("ai.onnx" is "")."""
-    return {("" if k == "ai.onnx" else k): v for k, v in opsets.items()}
-
-
-def model_functions(model) -> dict:
-    """A model's local functions by (domain, name, overload), as Plan takes them."""
-    return {(f.domain, f.name, f.overload or ""): f for f in model.functions}
 
 
 class _GraphAttr:
@@ -62,15 +54,6 @@ class BoundGraph:
 
     def __call__(self, *inputs: Any) -> list:
         return self.plan.run_subgraph(self.env, inputs)
-
-
-def _decode(s: Any) -> Any:
-    if isinstance(s, (bytes, bytearray)):
-        try:
-            return bytes(s).decode()
-        except UnicodeDecodeError:
-            return bytes(s)
-    return s
 
 
 class _Step:
@@ -146,9 +129,7 @@ class Plan:
     # ------------------------------------------------------------ planning
     def _resolve(self, step: _Step, binding: dict[str, Any] | None) -> None:
         node = step.node
-        domain = node.domain or ""
-        if domain == "ai.onnx":
-            domain = ""
+        domain = normalize_domain(node.domain)
         opset = self.opsets.get(domain)
         for name, a in node.attributes.items():
             if a.ref_attr_name is not None:
@@ -187,17 +168,7 @@ class Plan:
             return _GraphAttr(self._subplan(v, node, a.name))
         if t == AttributeType.GRAPHS:
             return [_GraphAttr(self._subplan(g, node, a.name)) for g in v]
-        if t == AttributeType.TENSOR:
-            return v.numpy()
-        if t == AttributeType.TENSORS:
-            return [x.numpy() for x in v]
-        if t == AttributeType.STRING:
-            return _decode(v)
-        if t == AttributeType.STRINGS:
-            return [_decode(x) for x in v]
-        if t in (AttributeType.FLOATS, AttributeType.INTS):
-            return list(v)
-        return v
+        return kernel_attribute(a)
 
     def _subplan(self, g: Graph, node: Node, attr: str) -> Plan:
         return Plan(g, self.opsets, self.functions, rng=self.rng, depth=self.depth,
@@ -208,14 +179,7 @@ class Plan:
         if self.depth >= _MAX_FUNCTION_DEPTH:
             raise RunError(f"functions nested more than {_MAX_FUNCTION_DEPTH} deep at node "
                            f"{node.name!r} ({node.op_type}): is a function calling itself?")
-        binding: dict[str, Any] = {}
-        for d in getattr(fn, "attribute_defaults", ()):
-            binding[d.name] = self._attr_value(node, d)
-        if schema is not None:
-            for name, ad in schema.attributes.items():
-                if ad.default is not None and name not in binding:
-                    binding[name] = list(ad.default) if isinstance(ad.default, tuple) else ad.default
-        binding.update(attrs)
+        binding = function_binding(fn, attrs, schema)
         opsets = dict(self.opsets)
         opsets.update(normalize_opsets(fn.opset_imports))
         return Plan(fn.graph, opsets, self.functions, rng=self.rng, attr_binding=binding,
@@ -259,8 +223,9 @@ class Plan:
                 st.call = functools.partial(fn, ctx, **attrs)
                 continue
             fast = None
-            if not attrs and (st.node.domain or "") in ("", "ai.onnx") and self.opsets.get("", 0) >= 7:
-                fast = fast_call(st.node.op_type, fn, len(st.inputs))
+            if not attrs:
+                domain = normalize_domain(st.node.domain)
+                fast = fast_call(st.node.op_type, fn, len(st.inputs), self.opsets.get(domain, 0), domain)
             if fast is None:
                 st.call = functools.partial(fn, **attrs) if attrs else fn
                 continue
@@ -374,13 +339,7 @@ class Plan:
         what = str(e) if isinstance(e, OnnxkitError) else f"{type(e).__name__}: {e}"
         return RunError(f"{self._where(step)} failed: {what}\n  inputs: {_describe_args(args)}")
 
-    @staticmethod
-    def _normalize(r: Any, n_out: int) -> tuple:
-        if not isinstance(r, tuple):
-            r = (r,)
-        if len(r) < n_out:
-            r = r + (None,) * (n_out - len(r))
-        return tuple(np.asarray(x) if isinstance(x, np.generic) else x for x in r)
+    _normalize = staticmethod(kernel_results)
 
     def _call(self, step: _Step, args: list, env: dict) -> tuple:
         n_out = len(step.outputs)

@@ -5,14 +5,15 @@ from __future__ import annotations
 import os
 import warnings
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
 from ..defs import type_string
 from ..errors import ExternalDataError, InvalidInputError, OptimizeError, RunError
 from ..ir import DataType, Model, TensorType, Type, Value
-from ._plan import Plan, describe_value, model_functions, normalize_opsets
+from ..ir._domain import normalize_opsets
+from ._plan import Plan, describe_value, model_functions
 
 __all__ = ["NodeArg", "NodeProfile", "Session", "run"]
 
@@ -43,6 +44,19 @@ def _type_str(t: Type | None) -> str:
     return type_string(t) or (str(t) if t is not None else "unknown")
 
 
+def _run_optimizer(optimize: Any, model: Model, inplace: bool) -> tuple[Model, Any]:
+    """(the optimized model, the optimizer's report).  A level runs onnxkit's
+    optimizer (the passes package: the runtime sits above it in the layers),
+    constants folded once at any size; a callable rewrites the model in place."""
+    if not callable(optimize):
+        from ..passes import optimize as optimize_level
+        return optimize_level(model, optimize, report=True, fold_limit=1 << 40, inplace=inplace)
+    if not inplace:
+        from ..ir import clone_model
+        model = clone_model(model)
+    return model, optimize(model)
+
+
 def _as_model(model_or_path: Any) -> Model:
     if isinstance(model_or_path, Model):
         return model_or_path
@@ -61,14 +75,15 @@ class Session:
     ``seed`` seeds the generator of random ops that carry no seed of their own.
     ``optimize``: the optimization level applied to (a copy of) the model
     before planning (see :func:`onnxkit.optimize`); ``"runtime"`` by default,
-    ``"none"`` runs the graph as written.  ``self.optimize_report`` says what
-    was done.
+    ``"none"`` runs the graph as written.  Or the optimizer itself: a callable
+    that rewrites the model it is given in place (e.g. a
+    :class:`~onnxkit.passes.PassManager`) and returns a report or None.
+    ``self.optimize_report`` says what was done.
     """
 
     def __init__(self, model_or_path: Any, *, seed: int | None = None,
-                 optimize: str | int = "runtime") -> None:
+                 optimize: str | int | Callable[[Model], Any] = "runtime") -> None:
         from .._io import external_data_problems
-        from ..passes import optimize as _optimize
         model = self._load(model_or_path)
         problems = external_data_problems(model)
         if problems:    # say so now, not as a failing optimizer pass or a failing node
@@ -82,8 +97,7 @@ class Session:
         self.optimize_report = None
         if optimize not in ("none", 0):     # a copy sharing the weights; constants folded once, any size
             try:
-                model, self.optimize_report = _optimize(model, optimize, report=True, fold_limit=1 << 40,
-                                                        inplace=model is not model_or_path)
+                model, self.optimize_report = _run_optimizer(optimize, model, inplace=model is not model_or_path)
             except OptimizeError as e:      # run the graph as written: slower, never different
                 warnings.warn(f"{e}; running the model unoptimized", RuntimeWarning, stacklevel=2)
                 if model is not model_or_path:          # half rewritten in place: load it again
