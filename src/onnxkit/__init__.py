@@ -42,6 +42,8 @@ _LAZY = {
     # ``onnxkit.export(...)`` imports torch only when first used (not in __all__, so
     # ``from onnxkit import *`` stays free of torch); the package is callable
     "export": (".export", None),
+    # ``onnxkit.to_torch(model)``: the ONNX -> PyTorch importer (callable package; imports torch)
+    "to_torch": (".to_torch", None),
 }
 
 

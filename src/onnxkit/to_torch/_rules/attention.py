@@ -1,0 +1,133 @@
+"""Attention (opsets 23-25: GQA/MQA, boolean and additive masks, causal
+masks aware of the cache offset, KV cache, nonpad_kv_seqlen, sliding windows,
+softcap, the four qk_matmul_output modes) — the general path of onnxkit's
+numpy kernel (ops/nn_attention.py) in torch ops."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from .._registry import rule
+
+_PRECISION = {1: torch.float32, 10: torch.float16, 11: torch.float64, 16: torch.bfloat16}
+
+
+def _heads(x, n):
+    """(B, S, H*D) -> (B, H, S, D)."""
+    b, s, hd = x.shape
+    return x.reshape(b, s, n, hd // n).transpose(1, 2)
+
+
+def _softmax(x):
+    m = x.amax(-1, keepdim=True)
+    m = torch.where(torch.isneginf(m), torch.zeros_like(m), m)
+    e = torch.exp(x - m)
+    s = e.sum(-1, keepdim=True)
+    return e / torch.where(s == 0, torch.ones_like(s), s)
+
+
+def _allowed_bias(q_len, kv_len, offset, is_causal, left, right, dtype, device):
+    if not is_causal and left < 0 and right < 0:
+        return None
+    i = torch.arange(q_len, device=device).reshape(q_len, 1)
+    j = torch.arange(kv_len, device=device).reshape(1, kv_len)
+    i = i + (offset.reshape(-1, 1, 1) if isinstance(offset, torch.Tensor) else offset)
+    diff = i - j
+    ok = torch.ones(diff.shape, dtype=torch.bool, device=device)
+    if is_causal:
+        ok &= diff >= 0
+    if left >= 0:
+        ok &= diff <= left
+    if right >= 0:
+        ok &= -diff <= right
+    bias = torch.where(ok, 0.0, -math.inf).to(dtype)
+    return bias[:, None] if bias.dim() == 3 else bias
+
+
+@rule("Attention", 23, n_outputs=True)
+def attention(q, k, v, attn_mask=None, past_key=None, past_value=None, nonpad_kv_seqlen=None, *,
+              is_causal=0, kv_num_heads=None, q_num_heads=None, qk_matmul_output_mode=0, scale=None,
+              softcap=0.0, softmax_precision=None, left_window_size=-1, right_window_size=-1, _n_outputs=1):
+    three_d = q.dim() == 3
+    if three_d:
+        q, k, v = _heads(q, q_num_heads), _heads(k, kv_num_heads), _heads(v, kv_num_heads)
+    if past_key is not None:
+        k = torch.cat([past_key, k], 2)
+        v = torch.cat([past_value, v], 2)
+    present_k, present_v = k, v
+    ct = torch.float64 if q.dtype == torch.float64 else torch.float32
+    b, hq, q_len, dh = q.shape
+    hkv, kv_len = k.shape[1], k.shape[2]
+    s = float(scale) if scale is not None else 1.0 / math.sqrt(dh)
+    rs = math.sqrt(s)
+    qc, kc, vc = q.to(ct) * rs, k.to(ct) * rs, v.to(ct)
+    if hq != hkv:
+        kc = kc.repeat_interleave(hq // hkv, 1)
+        vc = vc.repeat_interleave(hq // hkv, 1)
+    qk = qc @ kc.transpose(-1, -2)
+    raw = qk
+    if softcap and softcap > 0:
+        qk = softcap * torch.tanh(qk / softcap)
+    bias = torch.zeros((q_len, kv_len), dtype=ct, device=q.device)
+    if attn_mask is not None:
+        m = attn_mask
+        if m.shape[-1] < kv_len:
+            fill = False if m.dtype == torch.bool else -math.inf
+            m = F.pad(m, [0, kv_len - m.shape[-1]], value=fill)
+        bias = bias + (torch.where(m, 0.0, -math.inf).to(ct) if m.dtype == torch.bool else m.to(ct))
+    if past_key is not None:
+        offset = past_key.shape[2]
+    elif nonpad_kv_seqlen is not None:
+        offset = nonpad_kv_seqlen.reshape(-1).to(torch.int64) - q_len
+    else:
+        offset = 0
+    frontier = _allowed_bias(q_len, kv_len, offset, bool(is_causal), int(left_window_size),
+                             int(right_window_size), ct, q.device)
+    if frontier is not None:
+        bias = bias + frontier
+    if nonpad_kv_seqlen is not None:
+        pad = torch.arange(kv_len, device=q.device)[None, :] < nonpad_kv_seqlen.reshape(-1, 1)
+        bias = bias + torch.where(pad, 0.0, -math.inf).to(ct).reshape(b, 1, 1, kv_len)
+    scores = qk + bias
+    sdt = _PRECISION.get(softmax_precision, ct) if softmax_precision is not None else ct
+    probs = _softmax(scores.to(sdt)).to(ct)
+    dead = torch.isneginf(bias.amax(-1, keepdim=True))
+    probs = torch.where(dead, torch.zeros_like(probs), probs)
+    y = probs @ vc
+    if three_d:
+        y = y.transpose(1, 2).reshape(b, q_len, -1)
+    dt = q.dtype
+    if _n_outputs == 1:
+        return y.to(dt)
+    qk_out = {0: raw, 1: qk, 2: scores, 3: probs}[qk_matmul_output_mode]
+    return y.to(dt), present_k, present_v, qk_out.expand(b, hq, q_len, kv_len).to(dt)
+
+
+@rule("RotaryEmbedding", 23)
+def rotary_embedding(x, cos_cache, sin_cache, position_ids=None, *, interleaved=0, num_heads=0,
+                     rotary_embedding_dim=0):
+    four_d = x.dim() == 4
+    if four_d:
+        xs = x.transpose(1, 2)                                   # (B, S, H, D)
+    else:
+        b, s, hd = x.shape
+        xs = x.reshape(b, s, num_heads, hd // num_heads)
+    d = xs.shape[-1]
+    rd = rotary_embedding_dim or d
+    if position_ids is not None:
+        cos_cache, sin_cache = cos_cache[position_ids.long()], sin_cache[position_ids.long()]
+    ct = torch.float64 if x.dtype == torch.float64 else torch.float32
+    cos = cos_cache.to(ct)[:, :, None, :]
+    sin = sin_cache.to(ct)[:, :, None, :]
+    rot = xs[..., :rd].to(ct)
+    if interleaved:
+        x1, x2 = rot[..., 0::2], rot[..., 1::2]
+    else:
+        x1, x2 = rot[..., :rd // 2], rot[..., rd // 2:]
+    re, im = cos * x1 - sin * x2, sin * x1 + cos * x2
+    out = torch.stack([re, im], -1).reshape(rot.shape) if interleaved else torch.cat([re, im], -1)
+    y = torch.cat([out.to(x.dtype), xs[..., rd:]], -1)
+    return y.transpose(1, 2).contiguous() if four_d else y.reshape(x.shape)
