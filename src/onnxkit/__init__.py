@@ -29,7 +29,7 @@ __all__ = [
     "Attribute", "AttributeType", "DataType", "Function", "FunctionBuilder", "GraphBuilder", "Graph", "MapType", "Model", "Node",
     "OnnxkitError", "OptionalType", "SequenceType", "Session", "Shape", "SparseTensor", "SparseTensorType",
     "Tensor", "TensorType", "Value", "errors", "ir", "load", "load_proto", "parse", "proto", "run", "save", "check", "infer_shapes",
-    "to_bytes", "to_proto", "to_text", "optimize",
+    "to_bytes", "to_proto", "to_text", "optimize", "convert_version",
 ]
 
 #: loaded on first use (importing onnxkit costs numpy and the loader only): name -> (module, attribute)
@@ -39,6 +39,7 @@ _LAZY = {
     "check": (".check", None),           # the package is callable: ``onnxkit.check(model)``
     "infer_shapes": (".infer", "infer_shapes"), "optimize": (".passes", "optimize"),
     "parse": (".text", "parse"), "to_text": (".text", "to_text"),
+    "convert_version": (".convert", "convert_version"),
     # ``onnxkit.export(...)`` imports torch only when first used (not in __all__, so
     # ``from onnxkit import *`` stays free of torch); the package is callable
     "export": (".export", None),

@@ -422,3 +422,28 @@ def test_help_is_for_users(capsys, cmd):
 
 def test_package_is_typed():
     assert os.path.exists(os.path.join(os.path.dirname(onnxkit.__file__), "py.typed"))
+
+
+def test_optimize_converts_up_first_with_opset(capsys, tmp_path):
+    path = str(tmp_path / "gelu.onnx")
+    onnxkit.save(onnxkit.parse('''<ir_version: 8, opset_import: ["" : 17]>
+g (float[2,8] x) => (float[2,8] y) {
+   s = Constant <value: tensor = float {1.4142135}> ()
+   h = Constant <value: tensor = float {0.5}> ()
+   one = Constant <value: tensor = float {1}> ()
+   d = Div (x, s)
+   e = Erf (d)
+   p = Add (e, one)
+   m = Mul (x, p)
+   y = Mul (m, h)
+}'''), path)
+    out = str(tmp_path / "o.onnx")
+    rc, text, err = run_cli(capsys, "optimize", path, out, "--opset", "20")
+    assert rc == 0 and "fuse_gelu x1" in text and "Gelu needs" not in text
+    m = onnxkit.load(out)
+    assert m.opset_imports[""] == 20 and [n.op_type for n in m.graph] == ["Gelu"]
+    x = np.linspace(-3, 3, 16, dtype=np.float32).reshape(2, 8)
+    np.testing.assert_allclose(onnxkit.run(out, {"x": x})[0], onnxkit.run(path, {"x": x})[0], rtol=1e-6, atol=1e-7)
+    rc, text, err = run_cli(capsys, "optimize", path, out, "--opset", "99")
+    assert rc == 2
+    assert_one_error_line(err, "--opset 99")

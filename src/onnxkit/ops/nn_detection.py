@@ -31,6 +31,16 @@ def _sample_axis(start: float, bin_size: float, pooled: int, grid: int, size: in
 
 
 @kernel("RoiAlign", 10)
+def roi_align_10(x, rois, batch_indices, *, mode="avg", output_height=1, output_width=1, sampling_ratio=0,
+                 spatial_scale=1.0):
+    """RoiAlign-10 has no coordinate_transformation_mode: its geometry is what 16
+    calls 'output_half_pixel' (no half-pixel offset), as onnxruntime computes it."""
+    return roi_align(x, rois, batch_indices, coordinate_transformation_mode="output_half_pixel", mode=mode,
+                     output_height=output_height, output_width=output_width, sampling_ratio=sampling_ratio,
+                     spatial_scale=spatial_scale)
+
+
+@kernel("RoiAlign", 16)
 def roi_align(x, rois, batch_indices, *, coordinate_transformation_mode="half_pixel", mode="avg",
               output_height=1, output_width=1, sampling_ratio=0, spatial_scale=1.0):
     ct = compute_dtype(x.dtype)

@@ -199,11 +199,14 @@ def _count(model: Model) -> int:
 
 
 def optimize(model: Model, level: str | int = "extended", *, inplace: bool = False,
-             report: bool = False, **options):
+             report: bool = False, opset: int | None = None, **options):
     """The optimized model (a copy sharing the weights, unless ``inplace``).
 
     ``level``: ``"none"``, ``"basic"``, ``"extended"`` (the default: standard
-    ONNX out) or ``"runtime"`` (for onnxkit's own runtime).  ``fold_limit``:
+    ONNX out) or ``"runtime"`` (for onnxkit's own runtime).  ``opset``: convert
+    the model to that ai.onnx opset first (:func:`onnxkit.convert.convert_version`),
+    so that fusions into newer spec ops (LayerNormalization-17, Gelu-20,
+    Attention-23) apply to models exported at older opsets.  ``fold_limit``:
     the largest constant, in bytes, that constant folding may create.  With
     ``report=True`` returns ``(model, OptimizeReport)``.
     """
@@ -211,6 +214,10 @@ def optimize(model: Model, level: str | int = "extended", *, inplace: bool = Fal
         from .._io import load
         model = load(model)
         inplace = True
+    if opset is not None and model.opset_imports.get("", model.opset_imports.get("ai.onnx")) != opset:
+        from ..convert import convert_version
+        model = convert_version(model, opset, inplace=inplace)
+        inplace = True          # the converted model is already a copy where one was asked for
     if not inplace:
         model = clone_model(model)
     rep = PassManager(passes_for(level, **options))(model)
