@@ -154,13 +154,21 @@ def export(fn: Callable, args: Any = (), kwargs: dict | None = None, *,
     (default 20).  ``verify``: run the model (onnxruntime, and onnxkit's runtime
     when present) against eager PyTorch at the example size and at other sizes of
     the dynamic dims, print the max errors, and raise ExportError on a mismatch.
-    ``max_branches``: how many data-dependent decisions one run may take (each is
-    explored both ways and becomes an ONNX If).  ``progress``: called with a line
-    of text as each stage (tracing, converting, verifying) starts and ends.
+    ``max_branches``: how many data-dependent decisions one run may take (default
+    16; each is explored both ways and becomes an ONNX If; the program is traced
+    at most 4 * max_branches times, at least 64: a decision costs about two more
+    traces when what follows it does not depend on the side taken, nested or
+    dependent ones more).
+    A Python decision on a dynamic size (``if x.size(0) == 1:``) becomes an If on
+    the size; one that cannot (``range(x.shape[0])``, ``int(n * 0.5)``) makes
+    the model refuse, at run time, sizes it was not traced for, listed in
+    ``model.metadata_props["onnxkit.size_guards"]`` and in a warning.
+    ``progress``: called with a line of text as each stage (tracing,
+    converting, verifying) starts and ends.
     """
     from . import _rules  # noqa: F401  (registers the built-in rules)
     from ._convert import Converter, Placeholder
-    from ._trace import MAX_DECISIONS, trace_program
+    from ._trace import MAX_DECISIONS, TraceTree
 
     if not callable(fn):
         raise ExportError(f"export() needs a torch.nn.Module or a function, not {type(fn).__name__}")
@@ -208,15 +216,10 @@ def export(fn: Callable, args: Any = (), kwargs: dict | None = None, *,
     t0 = time.perf_counter()
     say(f"tracing {type(fn).__name__} ({_plural(len(params), 'weight')}, "
         f"{_plural(len(inputs.tensors), 'input')}) ...")
+    tree = TraceTree(flat_fn, [p for _, p in params] + inputs.tensors, [None] * n_params + inputs.dynamic,
+                     max_decisions=max_branches or MAX_DECISIONS, labels=labels)
     with _gc_paused():
-        traces, failures = trace_program(flat_fn, [p for _, p in params] + inputs.tensors,
-                                         [None] * n_params + inputs.dynamic,
-                                         max_decisions=max_branches or MAX_DECISIONS, labels=labels)
-    for f in failures:
-        where = f.decision_src[-1] if f.decision_src else "?"
-        warnings.warn(f"onnxkit.export: after the data-dependent decision at {where} went "
-                      f"{f.path[-1] if f.path else '?'}, the program raised {type(f.error).__name__}: "
-                      f"{f.error}; the exported model assumes the other outcome", stacklevel=2)
+        tree.first()  # the first run names the outputs; the converter asks for the others
     if output_names is not None:
         output_names = list(output_names)
         if len(output_names) != len(out_names):
@@ -226,12 +229,23 @@ def export(fn: Callable, args: Any = (), kwargs: dict | None = None, *,
         output_names = _unique(out_names, set(inputs.names))
     placeholders = [Placeholder(n, tensor=p) for n, p in params] + [
         Placeholder(n, dynamic=d, example=t) for n, d, t in zip(inputs.names, inputs.dynamic, inputs.tensors)]
-    say(f"traced {_plural(len(traces), 'path')} in {time.perf_counter() - t0:.1f} s; "
-        f"converting to ONNX opset {opset} ...")
+    say(f"traced in {time.perf_counter() - t0:.1f} s; converting to ONNX opset {opset} "
+        "(tracing the other side of each data-dependent branch) ...")
     t0 = time.perf_counter()
     with _gc_paused():
-        model = Converter(traces, placeholders, output_names, opset).run()
-    say(f"converted: {len(model.graph)} nodes in {time.perf_counter() - t0:.1f} s")
+        conv = Converter(tree, placeholders, output_names, opset)
+        model = conv.run()
+    say(f"converted: {len(model.graph)} nodes from {_plural(len(tree.traces), 'traced path')} "
+        f"in {time.perf_counter() - t0:.1f} s")
+    for f in tree.failures:
+        where = f.decision_src[-1] if f.decision_src else "?"
+        warnings.warn(f"onnxkit.export: after the data-dependent decision at {where} went "
+                      f"{f.path[-1] if f.path else '?'}, the program raised {type(f.error).__name__}: "
+                      f"{f.error}; the exported model assumes the other outcome", stacklevel=2)
+    if conv.guards:
+        from ._guards import warning_text
+
+        warnings.warn(warning_text(conv.guards), stacklevel=2)
     if verify:
         say("verifying against eager PyTorch ...")
         from ._verify import verify as run_verify

@@ -12,9 +12,34 @@ middles and returns the joins; the tail is written once, after it.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from typing import Any
 
+import torch
 import torch.fx as fx
+
+
+def _const_key(n: fx.Node) -> Any:
+    """A get_attr node's tensor by value (dtype, shape, a digest of the bytes).
+
+    Constants are compared by value, never by name: each trace names its
+    constants ``_tensor_constant0, 1, ...`` in the order it made them, and a
+    constant chosen inside a branch (``scale = torch.tensor(100.0)`` on one
+    side, ``torch.tensor(1.0)`` on the other) must not pass for the same node
+    in the code after it."""
+    key = n.meta.get("onnxkit_const_key")
+    if key is None:
+        gm = n.graph.owning_module
+        t = getattr(gm, n.target, None) if gm is not None else None
+        if isinstance(t, torch.Tensor):
+            data = t.detach().cpu().contiguous()
+            raw = data.reshape(-1).view(torch.uint8).numpy().tobytes() if data.numel() else b""
+            key = (str(t.dtype), tuple(t.shape), hashlib.sha1(raw).hexdigest())
+        else:
+            key = ("object", id(t))
+        n.meta["onnxkit_const_key"] = key
+    return key
 
 
 def _signature(n: fx.Node) -> Any:
@@ -27,7 +52,7 @@ def _signature(n: fx.Node) -> Any:
             return tuple((k, shape(v)) for k, v in a.items())
         return (type(a).__name__, repr(a))
 
-    return (n.op, n.target if n.op != "get_attr" else None, shape(n.args), shape(n.kwargs))
+    return (n.op, n.target if n.op != "get_attr" else _const_key(n), shape(n.args), shape(n.kwargs))
 
 
 def _node_args(n: fx.Node) -> list[fx.Node]:
@@ -85,3 +110,125 @@ def align(A: Any, B: Any, m: int, min_k: int) -> tuple[int, list[tuple[int, int]
             return K, sorted(joins.items())
         K = K - bad - 1
     return None
+
+
+# ---------------------------------------------------------------- later decisions after a join
+#
+# align() proves that rep and oth run the same code after the join *on the
+# path both take later* (their later decisions agree).  A later decision's
+# other side is then traced from rep only (one trace per decision, not one
+# per combination), and written once, after the join, for inputs of either
+# side.  That is right when that code reads only values the join returns (or
+# its own, or the graph's inputs) — not when it reads a value from before the
+# join that the tail of rep and oth did not: ``if a: s = 2.0`` ... ``if b: s =
+# 3.0 else: y = x * s`` — on the path both took, ``s`` was overwritten and never
+# joined — nor when a Python value set in an earlier branch (a counter, a flag)
+# changes the code on the later decision's other side.  Two checks, each
+# costing a trace of the program:
+#
+# * :func:`reads_before_join` spots reads of values from before a join; the
+#   converter traces the same later path from that join's other side and
+#   :func:`same_continuation` checks that it mirrors rep's node for node,
+#   reading the corresponding values;
+# * for every later decision, the run that takes the other side of every
+#   earlier join and then this side (:func:`all_other_sides`) must run the
+#   same ops with the same constants (:func:`same_code_after`).
+#
+# If either fails, the converter writes every side out to the end instead
+# (merge=False: one trace per path, always right).  The checks compare runs
+# that flip one decision or all earlier ones at once, not every combination: a
+# program whose later code depends on a combination of earlier sides that
+# neither run shows (and cancels out in both) would pass them.
+
+
+@dataclasses.dataclass
+class Merge:
+    rep: Any
+    oth: Any
+    m: int                  # position of the decision (shared by both)
+    s_rep: int              # where the common tail starts in rep
+    s_oth: int              # ... and in oth
+    joins: dict             # rep position -> oth position, values the If returns
+    shared: set             # prefix positions both tails read at the same place
+    k_rep: int              # decisions of rep before the tail
+    k_oth: int              # decisions of oth before the tail
+
+
+def merge_record(A: Any, B: Any, m: int, K: int, joins: list[tuple[int, int]]) -> Merge:
+    sA, sB = len(A.nodes) - K, len(B.nodes) - K
+    shared: set[int] = set()
+    for j in range(K):
+        for x, y in zip(_node_args(A.nodes[sA + j]), _node_args(B.nodes[sB + j])):
+            px, py = A.pos[x], B.pos[y]
+            if px == py and px <= m:
+                shared.add(px)
+    k_rep = sum(1 for p in A.markers if p < sA)
+    k_oth = sum(1 for p in B.markers if p < sB)
+    return Merge(A, B, m, sA, sB, dict(joins), shared, k_rep, k_oth)
+
+
+def follows(M: Merge, t: Any, start: int) -> bool:
+    """Whether nodes [start, ...) of trace t (another trace than M.rep) are code
+    after M's join: t took rep's decisions up to the join, and start is past it."""
+    return t is not M.rep and start >= M.s_rep and t.path[:M.k_rep] == M.rep.path[:M.k_rep]
+
+
+def reads_before_join(M: Merge, t: Any, start: int, end: int) -> bool:
+    """Whether t's nodes [start, end) read a value from before M's join other than
+    a joined one or a graph input / weight.  (A Python variable bound to one
+    input or weight on one side of M and to another on the other, and read only
+    on a later decision's other side, is the case this lets through.)"""
+    for i in range(start, min(end, len(t.nodes))):
+        for a in _node_args(t.nodes[i]):
+            q = t.pos[a]
+            if q >= M.s_rep or q in M.joins or t.nodes[q].op == "placeholder":
+                continue
+            return True
+    return False
+
+
+def oth_path(M: Merge, t: Any) -> list[bool]:
+    """The decisions of the run that takes oth's side of M and then t's."""
+    return M.oth.path[:M.k_oth] + t.path[M.k_rep:]
+
+
+def same_continuation(M: Merge, t: Any, u: Any, start: int, end: int) -> bool:
+    """Whether u (oth's side, then t's decisions) runs nodes [start, end) of t
+    node for node, reading the corresponding values: the same tail node, the
+    same prefix node, or the two values of one join."""
+    off = M.s_oth - M.s_rep
+    if len(u.nodes) - len(t.nodes) != off:
+        return False
+    for i in range(start, min(end, len(t.nodes))):
+        a, b = t.nodes[i], u.nodes[i + off]
+        if _signature(a) != _signature(b):
+            return False
+        for x, y in zip(_node_args(a), _node_args(b)):
+            q, r = t.pos[x], u.pos[y]
+            if q >= M.s_rep:
+                if r != q + off:
+                    return False
+            elif q <= M.m:
+                if r != q:
+                    return False
+            elif M.joins.get(q) != r:
+                return False
+    return True
+
+
+def all_other_sides(merges: list[Merge], t: Any) -> list[bool]:
+    """The decisions of the run that takes the other side of every merge in
+    ``merges`` (all joins on t's way, earliest first) and then t's own."""
+    p = list(t.path)
+    for M in sorted(merges, key=lambda M: M.m, reverse=True):
+        p = M.oth.path[:M.k_oth] + p[M.k_rep:]
+    return p
+
+
+def same_code_after(t: Any, start: int, u: Any, u_start: int) -> bool:
+    """Whether u runs, from u_start to its end, the same ops with the same
+    constant arguments as t from start: a Python value set on one side of an
+    earlier branch (a counter, a flag) and used after a later decision shows
+    up as a different constant or a different op."""
+    a, b = t.nodes[start:], u.nodes[u_start:]
+    return len(a) == len(b) and all(_signature(x) == _signature(y) for x, y in zip(a, b))

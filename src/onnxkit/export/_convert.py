@@ -12,12 +12,12 @@ import torch.fx as fx
 from ..builder import GraphBuilder
 from ..errors import IRError
 from ..ir import DataType, Model, TensorType, Value
-from . import _custom_ops
+from . import _branches, _custom_ops, _guards
 from ._branches import align
 from ._dtypes import tensor_to_numpy, to_onnx
 from ._errors import ExportError
 from ._registry import Ctx, find_rule
-from ._trace import Trace
+from ._trace import SizeDecision, Trace
 
 
 class _MergeFailed(Exception):
@@ -36,9 +36,14 @@ class Placeholder:
 
 
 class Converter:
-    def __init__(self, traces: list[Trace], placeholders: Sequence[Placeholder],
+    """``tree``: a :class:`~._trace.TraceTree` (traces made on demand) or a list of
+    traces (the whole tree, already traced)."""
+
+    def __init__(self, tree: Any, placeholders: Sequence[Placeholder],
                  output_names: Sequence[str], opset: int, merge: bool = True) -> None:
-        self.traces = traces
+        if isinstance(tree, list):
+            tree = _FixedTree(tree)
+        self.tree = tree
         self.placeholders = list(placeholders)
         self.output_names = list(output_names)
         self.opset = opset
@@ -47,10 +52,20 @@ class Converter:
         self.builder = self.root
         self.ctx = Ctx(self)
         self._cache: dict[tuple, Value] = {}
-        self.sym_names: dict[str, str] = {}
-        for t in traces:
-            self.sym_names.update(t.sym_names)
         self._dim_names: dict[Any, Any] = {}
+        self.guards: list = []
+        self._merges: list = []   # joins made so far (_branches.Merge)
+
+    @property
+    def traces(self) -> list[Trace]:
+        return self.tree.traces
+
+    @property
+    def sym_names(self) -> dict[str, str]:
+        names: dict[str, str] = {}
+        for t in self.tree.traces:
+            names.update(t.sym_names)
+        return names
 
     # ------------------------------------------------------------ caches scoped by graph
     def _cached(self, key: tuple) -> Value | None:
@@ -171,11 +186,11 @@ class Converter:
                 raise
         # the sides of some branch could not be joined before the end: write each
         # side through to the outputs
-        self.__init__(self.traces, self.placeholders, self.output_names, self.opset, merge=False)
+        self.__init__(self.tree, self.placeholders, self.output_names, self.opset, merge=False)
         return self._run()
 
     def _run(self) -> Model:
-        rep = self.traces[0]
+        rep = self.tree.first()
         vals: list[Any] = [None] * len(rep.nodes)
         k = 0
         for i, n in enumerate(rep.nodes):
@@ -183,7 +198,10 @@ class Converter:
                 break
             vals[i] = self._placeholder(self.placeholders[k], n)
             k += 1
-        outs = self.emit(self.traces, k, len(rep.nodes), vals)
+        outs = self.emit(rep, k, len(rep.nodes), vals)
+        # decisions on dynamic sizes: checked at run time, outputs depend on the check
+        self.guards = _guards.collect(self.tree.traces)
+        _guards.apply(self, self.guards, vals[:k])
         out_node = rep.nodes[-1]
         metas = [a.meta.get("val") if isinstance(a, fx.Node) else a for a in out_node.args[0]]
         for i, (v, meta) in enumerate(zip(outs, metas)):
@@ -193,7 +211,11 @@ class Converter:
             name = self.output_names[i] if i < len(self.output_names) else f"output_{i}"
             self.builder.output(v, name, dtype=t.elem_type if t else None, shape=t.shape if t else None)
         _prune(self.root.graph)
-        return self.root.model(opset=self.opset, ir_version=10)
+        model = self.root.model(opset=self.opset, ir_version=10)
+        traces = self.tree.traces
+        model.metadata_props.update(_guards.metadata(self.guards, _guards.collect(traces, "assumptions"),
+                                                     _guards.collect(traces, "branches")))
+        return model
 
     def _placeholder(self, p: Placeholder, n: fx.Node) -> Value:
         if p.tensor is not None:
@@ -205,11 +227,11 @@ class Converter:
         return self.root.input(p.name, to_onnx(val.dtype), shape)
 
     # ------------------------------------------------------------ regions and branches
-    def emit(self, group: list[Trace], start: int, end: int, vals: list[Any]) -> list[Any] | None:
-        """Write the nodes of ``group[0]`` in [start, end) into the current builder; at
-        a decision, an If over the group's traces.  Returns the output values when
+    def emit(self, rep: Trace, start: int, end: int, vals: list[Any]) -> list[Any] | None:
+        """Write the nodes of trace ``rep`` in [start, end) into the current builder;
+        at a decision, an If between ``rep`` and a trace that took the other side
+        (asked of the tree: traced now if needed).  Returns the output values when
         ``end`` is the end of the trace."""
-        rep = group[0]
         n_all = len(rep.nodes)
         i = start
         while True:
@@ -219,39 +241,45 @@ class Converter:
             self.convert_range(rep, i, m, vals)
             d = rep.markers.index(m)
             cond = self._value(rep, rep.nodes[m].args[0], vals)
-            same = [t for t in group if len(t.path) > d and t.path[d] == rep.path[d]]
-            other = [t for t in group if len(t.path) > d and t.path[d] != rep.path[d]]
-            if not other:
-                group, i = same, m + 1
+            flip = rep.path[:d] + [not rep.path[d]]
+            if self.tree.find(flip) is None:  # every run that side raised: the model assumes this one
+                if rep.size_exprs[d] is not None:
+                    # a decision on sizes whose other side could not be traced: the
+                    # model refuses sizes that would take it (a run-time check)
+                    rep.size_decisions.append(SizeDecision(rep.size_exprs[d], rep.path[d],
+                                                           rep.decision_src[d]))
+                i = m + 1
                 continue
-            oth = max(other, key=lambda t: _tail_agreement(t.path, rep.path))
-            other.remove(oth)
-            other.insert(0, oth)
+            oth = max(self.tree.with_prefix(flip), key=lambda t: _tail_agreement(t.path, rep.path))
             src = rep.decision_src[d]
             tail = n_all - end
             got = align(rep, oth, m, max(tail, 1)) if self.merge else None
             if got is None or got[0] == 1:
                 if end != n_all:
                     raise _MergeFailed
-                return self._branch_to_end(same, other, d, m, cond, vals, src)
+                return self._branch_to_end(rep, oth, d, m, cond, vals, src)
             K, joins = got
             s_rep, s_oth = n_all - K, len(oth.nodes) - K
+            self._merges.append(_branches.merge_record(rep, oth, m, K, joins))
             vals_o: list[Any] = vals[:m + 1] + [None] * (len(oth.nodes) - m - 1)
-            sub_r = self._subgraph(same, m + 1, s_rep, vals, [pa for pa, _ in joins], "r")
-            sub_o = self._subgraph(other, m + 1, s_oth, vals_o, [pb for _, pb in joins], "o")
-            then_b, else_b = (sub_r, sub_o) if rep.path[d] else (sub_o, sub_r)
-            outs = self._if(cond, then_b, else_b, [(rep.nodes[pa], oth.nodes[pb]) for pa, pb in joins], src)
-            for (pa, _), o in zip(joins, outs):
-                vals[pa] = o
-            k = sum(1 for p in rep.markers if p < s_rep)
-            group = [t for t in same if t.path[:k] == rep.path[:k]]
+            sub_r = self._subgraph(rep, m + 1, s_rep, vals, [pa for pa, _ in joins], "r")
+            sub_o = self._subgraph(oth, m + 1, s_oth, vals_o, [pb for _, pb in joins], "o")
+            if joins:
+                then_b, else_b = (sub_r, sub_o) if rep.path[d] else (sub_o, sub_r)
+                outs = self._if(cond, then_b, else_b,
+                                [(rep.nodes[pa], oth.nodes[pb]) for pa, pb in joins], src)
+                for (pa, _), o in zip(joins, outs):
+                    vals[pa] = o
+            # With no joins, nothing after the branch reads what either side did (a
+            # side that only warns, or sets values nobody reads): no If.  The sides
+            # were still written (and dropped) for the decisions nested in them,
+            # whose other sides may do what these did not (and then fail to join).
             i = s_rep
 
-    def _branch_to_end(self, same, other, d, m, cond, vals, src) -> list[Any]:
-        rep, oth = same[0], other[0]
+    def _branch_to_end(self, rep, oth, d, m, cond, vals, src) -> list[Any]:
         vals_o = vals[:m + 1] + [None] * (len(oth.nodes) - m - 1)
-        sub_r = self._subgraph(same, m + 1, len(rep.nodes), vals, None, "r")
-        sub_o = self._subgraph(other, m + 1, len(oth.nodes), vals_o, None, "o")
+        sub_r = self._subgraph(rep, m + 1, len(rep.nodes), vals, None, "r")
+        sub_o = self._subgraph(oth, m + 1, len(oth.nodes), vals_o, None, "o")
         outs_r, outs_o = rep.nodes[-1].args[0], oth.nodes[-1].args[0]
         if len(outs_r) != len(outs_o):
             raise ExportError(f"the two sides of the branch at {src} return different numbers of "
@@ -261,14 +289,14 @@ class Converter:
         pairs = list(zip(outs_r, outs_o))
         return self._if(cond, then_b, else_b, pairs, src)
 
-    def _subgraph(self, group: list[Trace], start: int, end: int, vals: list[Any],
+    def _subgraph(self, rep: Trace, start: int, end: int, vals: list[Any],
                   outputs: list[int] | None, tag: str) -> GraphBuilder:
+        self._check_after_joins(rep, start)
         parent = self.builder
         sub = parent.subgraph("then" if tag == "r" else "else")
         self.builder = sub
         try:
-            got = self.emit(group, start, end, vals)
-            rep = group[0]
+            got = self.emit(rep, start, end, vals)
             outs = got if outputs is None else [vals[p] for p in outputs]
             metas = ([a.meta.get("val") if isinstance(a, fx.Node) else a for a in rep.nodes[-1].args[0]]
                      if outputs is None else [rep.nodes[p].meta.get("val") for p in outputs])
@@ -315,6 +343,29 @@ class Converter:
         if v is None and a.op != "output":
             raise _MergeFailed
         return v
+
+    def _check_after_joins(self, t: Trace, start: int) -> None:
+        """Trace ``t`` is about to be written from ``start`` on (the other side of a
+        decision, and the rest of its run through its own joins) after earlier
+        joins: see _branches (later decisions after a join)."""
+        end = len(t.nodes)
+        active = [M for M in self._merges if _branches.follows(M, t, start)]
+        for M in active:
+            if _branches.reads_before_join(M, t, start, end):
+                u = self.tree.find(_branches.oth_path(M, t))
+                if u is not None and not _branches.same_continuation(M, t, u, start, end):
+                    raise _MergeFailed  # the code after the join depends on the side taken
+        if active and start - 1 in t.markers:
+            # the same later side with every earlier join's other side taken: one more
+            # trace per decision, which shows Python state (a counter, a flag) set in
+            # an earlier branch and used on this side
+            p = _branches.all_other_sides(active, t)
+            u = self.tree.find(p)
+            if u is not None:
+                e = t.markers.index(start - 1) + len(p) - len(t.path)
+                if not (0 <= e < len(u.markers)
+                        and _branches.same_code_after(t, start, u, u.markers[e] + 1)):
+                    raise _MergeFailed
 
     def convert_range(self, t: Trace, start: int, end: int, vals: list[Any]) -> list[Any] | None:
         nodes = t.nodes
@@ -364,6 +415,25 @@ class Converter:
                     if ty is not None:
                         o.type = ty
         return out
+
+
+class _FixedTree:
+    """A :class:`~._trace.TraceTree`'s interface over traces already made."""
+
+    def __init__(self, traces: list[Trace]) -> None:
+        self.traces = traces
+        self.failures: list = []
+
+    def find(self, prefix: Sequence[bool] = ()) -> Trace | None:
+        got = self.with_prefix(prefix)
+        return got[0] if got else None
+
+    def with_prefix(self, prefix: Sequence[bool]) -> list[Trace]:
+        prefix = list(prefix)
+        return [t for t in self.traces if t.path[:len(prefix)] == prefix]
+
+    def first(self) -> Trace:
+        return self.traces[0]
 
 
 def _tail_agreement(a: list[bool], b: list[bool]) -> int:

@@ -84,6 +84,9 @@ _INVERTIBLE = {aten.slice.Tensor, aten.select.int, aten.view.default, aten._resh
                aten.squeeze.dim, aten.squeeze.dims, aten.squeeze.default, aten.alias.default,
                aten.detach.default}
 
+#: ops whose pieces (getitem of the result) are slices / selects of the input
+_SPLITS = {aten.split.Tensor, aten.split_with_sizes.default, aten.unbind.int}
+
 _SHAPE_CHANGING = {"resize_", "resize_as_", "as_strided_", "set_", "squeeze_", "unsqueeze_", "t_",
                    "transpose_", "swapdims_", "swapaxes_"}
 
@@ -171,7 +174,43 @@ class _Functionalizer:
             if kind is not None:
                 self.view(n, first, kind)
             elif n.target is _getitem and first in self.opaque:
-                self.view(n, first, "views")
+                piece = self._piece_as_view(n, first)
+                if piece is not None:
+                    self.view(piece, piece.args[0], "view")
+                else:
+                    self.view(n, first, "views")
+
+    def _piece_as_view(self, n: fx.Node, pieces: fx.Node) -> fx.Node | None:
+        """``getitem(split(x, ...), i)`` (chunk, split, unbind) rewritten as the view it
+        is, ``x[start:end]`` along the split dim (``select`` for unbind), so that
+        writes into the piece scatter back into ``x``.  Only for pieces of sizes
+        known when tracing (the start is their sum); None otherwise."""
+        t = pieces.target
+        if t not in _SPLITS or not isinstance(n.args[1], int) or not isinstance(pieces.args[0], fx.Node):
+            return None
+        base = pieces.args[0]
+        vals = pieces.meta.get("val")
+        bval = base.meta.get("val")
+        if not isinstance(vals, (list, tuple)) or not isinstance(bval, torch.Tensor):
+            return None
+        i = n.args[1]
+        if t is aten.unbind.int:
+            dim = (pieces.args[1] if len(pieces.args) > 1 else pieces.kwargs.get("dim", 0)) % bval.dim()
+            new_args: tuple = (base, dim, i)
+            target = aten.select.int
+        else:
+            dim = (pieces.args[2] if len(pieces.args) > 2 else pieces.kwargs.get("dim", 0)) % bval.dim()
+            sizes = [v.shape[dim] for v in vals]
+            if not all(isinstance(x, int) for x in sizes[:i + 1]):
+                return None
+            start = sum(sizes[:i])
+            new_args = (base, dim, start, start + sizes[i])
+            target = aten.slice.Tensor
+        with self.graph.inserting_before(n):
+            new = self.graph.call_function(target, new_args)
+        new.meta.update(n.meta)
+        n.replace_all_uses_with(new)
+        return new
 
     def view(self, n: fx.Node, src: fx.Node, kind: str) -> None:
         a = self.alias(src)

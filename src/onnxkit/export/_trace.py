@@ -12,10 +12,23 @@ out-of-place afterwards by :mod:`._mutation`), a
   ``F.scaled_dot_product_attention`` / ``F.linear`` (``onnxkit::sdpa`` /
   ``onnxkit::linear``: their decompositions were half the trace time of a transformer);
 * tags every recorded node with the user's source line (``meta["onnxkit_src"]``);
-* refuses ``int(t)`` / ``float(t)`` on traced values, naming the line.
+* refuses ``int(t)`` / ``float(t)`` on traced values, naming the line;
+* sees the Python decisions the user's own code takes on values that are not
+  tensors (:mod:`._sizes`): a comparison of a ``.item()`` value
+  (``if x.max().item() > 0.5:``) is a data-dependent decision like a tensor's;
+  a comparison of symbolic sizes (``if x.size(0) == 1:``) is a decision too,
+  its condition computed from the shapes (an If on the size); a size read as a
+  number (``range(x.shape[0])``, ``int(n * 0.5)``) is recorded as a
+  :class:`SizeDecision`, which the converter turns into a run-time check
+  (:mod:`._guards`).
 
-:func:`trace_program` runs the program once per combination of decisions (a
-depth-first walk of the decision tree, True first), up to a bound.
+:class:`TraceTree` runs the program on demand: once with every decision taken
+True, then once more for each decision the converter meets whose other side it
+has not seen (the flipped decision, True after it), and once more for each
+decision after a join to check that its other side does not depend on the
+earlier sides (``_branches``).  Sequential independent branches so cost about
+2n traces, not 2^n; nested or dependent ones cost what they must.
+:func:`trace_program` walks the whole tree (kept for tools and tests).
 """
 
 from __future__ import annotations
@@ -32,10 +45,18 @@ from torch.overrides import TorchFunctionMode
 from . import _custom_ops
 from ._errors import ExportError
 from ._mutation import functionalize
+from ._sizes import (SizeDecision, Unreliable, can_break, eq, in_library, only_below_two,
+                     sym_hooks)
 
-#: decisions along one run of the program, and runs in all, before giving up
-MAX_DECISIONS = 6
-MAX_TRACES = 16
+#: decisions along one run of the program, and runs in all, before giving up.
+#: Sequential branches need one trace each (plus one), nested ones double per
+#: level; the trace bound grows with ``max_branches`` (:func:`trace_bound`).
+MAX_DECISIONS = 16
+MAX_TRACES = 64
+
+
+def trace_bound(max_decisions: int) -> int:
+    return max(MAX_TRACES, 4 * max_decisions)
 
 _TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
 _HERE = os.path.dirname(os.path.abspath(__file__)) + os.sep
@@ -63,6 +84,10 @@ class Trace:
     markers: list[int]     # index (in nodes) of each decision's onnxkit::branch node
     sym_names: dict[str, str]  # symbol ("s0") -> user's dim name ("batch")
     shape_env: Any
+    sym_dims: dict = dataclasses.field(default_factory=dict)   # symbol -> (placeholder, dim)
+    size_exprs: list = dataclasses.field(default_factory=list)  # per decision: size condition or None
+    size_decisions: list = dataclasses.field(default_factory=list)  # SizeDecision
+    assumptions: list = dataclasses.field(default_factory=list)     # SizeDecision kept as traced
 
 
 @dataclasses.dataclass
@@ -89,6 +114,11 @@ class _TraceMode(TorchFunctionMode):
         self.srcs: list[str | None] = []
         self.loc: str | None = None
         self._graph = None
+        self.size_decisions: list[SizeDecision] = []
+        self.size_exprs: list[Any] = []   # per decision: the size condition, None for data
+        self.memo: dict[str, bool] = {}   # size conditions decided in this run
+        self.lies: list[tuple] = []       # size decisions taken against the example's sizes
+        self.assumptions: list[SizeDecision] = []  # size-1 checks in libraries, kept as traced
 
     def _tracer_graph(self):
         if self._graph is None:
@@ -133,7 +163,72 @@ class _TraceMode(TorchFunctionMode):
             n = n._next
         return out
 
-    def _decide(self, cond: torch.Tensor, loc: str | None) -> bool:
+    def sym_decision(self, node: Any, loc: str, kind: str, original: Callable) -> Any:
+        """``bool()`` / ``int()`` / ``float()`` of a symbolic value, straight from the user's code.
+
+        * on a value read from data (``.item()``): a comparison is a data-dependent
+          decision like a tensor's (an ONNX If);
+        * a comparison of sizes (``if x.size(0) == 1:``): also a decision, taken
+          first the way the example's sizes take it, its condition computed from
+          the shapes in the graph, so the model follows the real sizes.  The same
+          condition met again in the same run is answered the same way without
+          a new decision (a check repeated in every layer costs one);
+        * a size read as a number (``range(n)``, ``int(n * 0.5)``) cannot branch:
+          recorded as a :class:`SizeDecision`, checked at run time."""
+        from torch.fx.experimental.symbolic_shapes import free_unbacked_symbols
+
+        expr = node.expr
+        if free_unbacked_symbols(expr):
+            if kind != "bool":
+                return original(node)  # refused as before (a size read from data)
+            # a comparison of .item() values: the same decision as on the tensor
+            cond = torch.scalar_tensor(torch.SymBool(node), dtype=torch.bool)
+            return self._decide(cond, loc)
+        if not getattr(expr, "free_symbols", None):
+            return original(node)
+        if kind != "bool":
+            out = original(node)
+            self.size_decisions.append(SizeDecision(expr, out, loc))
+            return out
+        import sympy
+
+        key = str(expr)
+        if key in self.memo:
+            return self.memo[key]
+        hint = bool(node.hint) if node.has_hint() else bool(original(node))
+        if in_library(loc) and only_below_two(expr, node.shape_env, hint):
+            # Library code (transformers' ``q_length > 1``, ``batch != 1``) deciding
+            # what to do at size 1: torch's tracer assumes dynamic dims are >= 2
+            # (as torch.export does), and tracing the size-1 side of such checks
+            # would double the export of every transformer and duplicate its
+            # layers inside an If.  Kept as an assumption: listed in the model's
+            # metadata, and verify=True runs size 1 to check it.
+            self.assumptions.append(SizeDecision(expr, hint, loc))
+            self.memo[key] = hint
+            return hint
+        cond = torch.scalar_tensor(torch.SymBool(node), dtype=torch.bool)
+        answer = self._decide(cond, loc, default=hint, size_expr=expr)
+        self.memo[key] = answer
+        self.memo[str(sympy.Not(expr))] = not answer
+        if answer != hint:
+            # traced against the example's sizes: only right while torch decides
+            # nothing more from these dims that differs on this side (checked after the run)
+            assumed = expr if answer else sympy.Not(expr)
+            self.lies.append((assumed, len(node.shape_env.guards), len(self.size_decisions), loc,
+                              node.shape_env))
+        return answer
+
+    def check_lies(self) -> None:
+        for assumed, n_guards, n_dec, loc, env in self.lies:
+            later = [g.expr for g in env.guards[n_guards:]]
+            later += [d.expr if isinstance(d.value, bool) else eq(d.expr, d.value)
+                      for d in self.size_decisions[n_dec:]]
+            for e in later:
+                if can_break(assumed, e, env):
+                    raise Unreliable(loc)
+
+    def _decide(self, cond: torch.Tensor, loc: str | None, default: bool = True,
+                size_expr: Any = None) -> bool:
         k = len(self.path)
         if k >= self.max_decisions:
             raise _too_many(self.srcs + [loc], self.max_decisions)
@@ -149,9 +244,10 @@ class _TraceMode(TorchFunctionMode):
             while n is not root:
                 n.meta.setdefault("onnxkit_src", loc)
                 n = n._next
-        answer = self.answers[k] if k < len(self.answers) else True
+        answer = self.answers[k] if k < len(self.answers) else default
         self.path.append(answer)
         self.srcs.append(loc)
+        self.size_exprs.append(size_expr)
         return answer
 
 
@@ -162,11 +258,14 @@ _SCALAR_READS = {torch.Tensor.__int__: "int", torch.Tensor.__index__: "int",
 
 
 def _too_many(srcs: list, bound: int) -> ExportError:
+    """More than ``bound`` decisions in one run.  A ``while`` whose condition is a
+    tensor keeps deciding True at one line: its trip count depends on data.
+    Anything else is a program with many branches, and the bound can be raised."""
     counts: dict[Any, int] = {}
     for s in srcs:
         counts[s] = counts.get(s, 0) + 1
     top, n = max(counts.items(), key=lambda kv: kv[1])
-    if n > 1 and n * 2 > len(srcs):
+    if n > 1 and n * 2 > len(srcs) and _is_while(top):
         return ExportError(
             f"the loop at {top} decides whether to go on from a tensor's value (more than {bound} "
             "data-dependent decisions in one run): its trip count depends on data, which a traced "
@@ -175,9 +274,32 @@ def _too_many(srcs: list, bound: int) -> ExportError:
     lines = ", ".join(dict.fromkeys(str(s) for s in srcs))
     return ExportError(
         f"more than {bound} data-dependent branch decisions in one run of the program (at {lines}); "
-        "onnxkit explores both outcomes of each, so their number is bounded: compute the "
-        "alternatives with torch.where instead of `if`, or raise the bound with "
-        "export(..., max_branches=N)", source=top)
+        "onnxkit explores both outcomes of each, so their number is bounded: raise the bound with "
+        "export(..., max_branches=N), or compute the alternatives with torch.where instead of `if`",
+        source=top)
+
+
+def _too_many_traces(traces: list, bound: int) -> ExportError:
+    srcs = [s for t in traces for s in t.decision_src]
+    lines = ", ".join(dict.fromkeys(str(s) for s in srcs)) or "?"
+    return ExportError(
+        f"the data-dependent branches at {lines} need more than {bound} traces of the program: "
+        "onnxkit traces each combination of outcomes that later code depends on (branches "
+        "nested in branches, or code after a branch that differs with the side taken); raise "
+        "the bound with export(..., max_branches=N) (it allows 4*N traces), or compute the "
+        "alternatives with torch.where instead of `if`", source=srcs[0] if srcs else None)
+
+
+def _is_while(src: Any) -> bool:
+    """Whether ``file:line in fn`` is a ``while`` statement."""
+    import linecache
+
+    try:
+        path, rest = str(src).rsplit(":", 1)
+        line = linecache.getline(path, int(rest.split()[0]))
+    except (ValueError, IndexError):
+        return True
+    return not line or line.lstrip().startswith("while")
 
 
 # ---------------------------------------------------------------- one trace
@@ -215,8 +337,8 @@ def decomposition_table() -> dict:
 def _fake_inputs(fm, tensors: Sequence[torch.Tensor], dynamic: Sequence[dict[int, str] | None]):
     from torch.fx.experimental.symbolic_shapes import DimDynamic, StatelessSymbolicContext
 
-    fakes, names = [], {}
-    for t, dyn in zip(tensors, dynamic):
+    fakes, names, dims = [], {}, {}
+    for k, (t, dyn) in enumerate(zip(tensors, dynamic)):
         if not dyn:
             fakes.append(fm.from_tensor(t, static_shapes=True))
             continue
@@ -227,8 +349,9 @@ def _fake_inputs(fm, tensors: Sequence[torch.Tensor], dynamic: Sequence[dict[int
             d = f.shape[i]
             if isinstance(d, torch.SymInt):
                 names[str(d.node.expr)] = name
+                dims.setdefault(str(d.node.expr), (k, i))
         fakes.append(f)
-    return fakes, names
+    return fakes, names, dims
 
 
 def trace_once(fn: Callable, tensors: Sequence[torch.Tensor], dynamic: Sequence[dict[int, str] | None],
@@ -245,15 +368,13 @@ def trace_once(fn: Callable, tensors: Sequence[torch.Tensor], dynamic: Sequence[
 
     shape_env = ShapeEnv()
     fm = FakeTensorMode(shape_env=shape_env, allow_non_fake_inputs=True)
-    fakes, names = _fake_inputs(fm, tensors, dynamic)
+    fakes, names, dims = _fake_inputs(fm, tensors, dynamic)
     try:
-        with torch.no_grad(), warnings.catch_warnings():
+        with torch.no_grad(), warnings.catch_warnings(), sym_hooks(mode):
             warnings.simplefilter("ignore")
             gm = make_fx(run,
                          decomposition_table(), tracing_mode="symbolic")(*fakes)
-    except ExportError:
-        raise
-    except _PathFailed:
+    except (ExportError, _PathFailed):
         raise
     except GuardOnDataDependentSymNode as e:
         raise ExportError(
@@ -265,13 +386,49 @@ def trace_once(fn: Callable, tensors: Sequence[torch.Tensor], dynamic: Sequence[
         if not mode.path:
             raise
         raise _PathFailed(list(mode.path), list(mode.srcs), e) from e
+    mode.check_lies()
     functionalize(gm.graph, lambda i: labels[i] if 0 <= i < len(labels) else f"graph input {i}")
+    _hoist_input_sizes(gm.graph, dynamic)
     nodes = list(gm.graph.nodes)
     pos = {n: i for i, n in enumerate(nodes)}
     markers = [i for i, n in enumerate(nodes) if n.op == "call_function" and n.target is _custom_ops.branch]
     if len(markers) != len(mode.path):
         raise ExportError("internal: branch markers and decisions disagree", source=mode.loc)
-    return Trace(gm, nodes, pos, mode.path, mode.srcs, markers, names, shape_env)
+    return Trace(gm, nodes, pos, mode.path, mode.srcs, markers, names, shape_env, dims,
+                 mode.size_exprs, mode.size_decisions, mode.assumptions)
+
+
+def _hoist_input_sizes(graph: torch.fx.Graph, dynamic: Sequence[dict[int, str] | None]) -> None:
+    """One ``sym_size(input, dim)`` node per dynamic dim, right after the
+    placeholders, in every trace.  make_fx places such a node where the size is
+    first needed, which can be before a decision in a run that only needs it
+    after one: two runs that took the same decisions would then differ in the
+    nodes before the decision, which the converter takes to be the same."""
+    sym_size = torch.ops.aten.sym_size.int
+    phs = [n for n in graph.nodes if n.op == "placeholder"]
+    if not phs:
+        return
+    found: dict[tuple, torch.fx.Node] = {}
+    for n in list(graph.nodes):
+        if n.op == "call_function" and n.target is sym_size and n.args[0] in phs and not n.kwargs:
+            key = (n.args[0], n.args[1])
+            if key in found:
+                n.replace_all_uses_with(found[key])
+                graph.erase_node(n)
+            else:
+                found[key] = n
+    anchor = phs[-1]
+    for ph, dyn in zip(phs, dynamic):
+        val = ph.meta.get("val")
+        for d in sorted(dyn or {}):
+            n = found.get((ph, d))
+            if n is None:
+                with graph.inserting_after(anchor):
+                    n = graph.call_function(sym_size, (ph, d))
+                n.meta["val"] = val.shape[d] if val is not None else None
+            else:
+                anchor.append(n)
+            anchor = n
 
 
 def trace_program(fn: Callable, tensors: Sequence[torch.Tensor], dynamic: Sequence[dict[int, str] | None],
@@ -290,6 +447,8 @@ def trace_program(fn: Callable, tensors: Sequence[torch.Tensor], dynamic: Sequen
             raise _too_many(srcs or [None], max_decisions) if srcs else ExportError("too many traces")
         try:
             t = trace_once(fn, tensors, dynamic, prefix, max_decisions, labels)
+        except Unreliable:
+            continue
         except _PathFailed as e:  # the program raised on this path
             failures.append(Failure(e.path, e.srcs, e.error))
             mode_path = e.path
@@ -301,3 +460,65 @@ def trace_program(fn: Callable, tensors: Sequence[torch.Tensor], dynamic: Sequen
     if not traces:
         raise failures[0].error
     return traces, failures
+
+
+class TraceTree:
+    """The program's runs over the decision tree, traced when first asked for.
+
+    :meth:`find` returns a trace whose decisions start with a given prefix
+    (the decisions after it answered True), tracing it if none is known yet;
+    a run that raises is recorded in :attr:`failures` and the subtree below
+    the prefix is searched depth-first for one that does not.  The converter
+    asks only for the other side of each decision it meets, so the tree is
+    traced as far as the model needs and no further.
+    """
+
+    def __init__(self, fn: Callable, tensors: Sequence[torch.Tensor],
+                 dynamic: Sequence[dict[int, str] | None], *, max_decisions: int = MAX_DECISIONS,
+                 max_traces: int | None = None, labels: Sequence[str] = ()) -> None:
+        self.fn, self.tensors, self.dynamic, self.labels = fn, tensors, dynamic, labels
+        self.max_decisions = max_decisions
+        self.max_traces = trace_bound(max_decisions) if max_traces is None else max_traces
+        self.traces: list[Trace] = []
+        self.failures: list[Failure] = []
+        self._dead: set[tuple[bool, ...]] = set()  # prefixes with no run that succeeds
+        self.unreliable = 0
+
+    def find(self, prefix: Sequence[bool] = ()) -> Trace | None:
+        prefix = list(prefix)
+        n = len(prefix)
+        for t in self.traces:
+            if t.path[:n] == prefix:
+                return t
+        if tuple(prefix) in self._dead:
+            return None
+        stack = [prefix]
+        while stack:
+            p = stack.pop()
+            if len(self.traces) + len(self.failures) >= self.max_traces:
+                raise _too_many_traces(self.traces, self.max_traces)
+            try:
+                t = trace_once(self.fn, self.tensors, self.dynamic, p, self.max_decisions, self.labels)
+            except Unreliable:  # a size decision's other side that the tracer cannot follow
+                self.unreliable += 1
+                continue
+            except _PathFailed as e:  # the program raised on this path: try its siblings below p
+                self.failures.append(Failure(e.path, e.srcs, e.error))
+                for i in reversed(range(len(p), len(e.path))):
+                    stack.append(e.path[:i] + [not e.path[i]])
+                continue
+            self.traces.append(t)
+            return t
+        self._dead.add(tuple(prefix))
+        return None
+
+    def with_prefix(self, prefix: Sequence[bool]) -> list[Trace]:
+        prefix = list(prefix)
+        return [t for t in self.traces if t.path[:len(prefix)] == prefix]
+
+    def first(self) -> Trace:
+        """The run with every decision True (or the first that does not raise)."""
+        t = self.find([])
+        if t is None:
+            raise self.failures[0].error
+        return t

@@ -4,6 +4,7 @@ other sizes of the dynamic dims."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any, Callable
 
 import numpy as np
@@ -94,7 +95,12 @@ def verify(model: Any, fn: Callable, args: Any = (), kwargs: dict | None = None,
            rtol: float = 1e-3, atol: float = 1e-4, seed: int = 0) -> Report:
     """Compare ``model`` with eager ``fn`` (outputs flattened in the same order)
     in onnxruntime and, when it exists, onnxkit's runtime (``onnxkit.run``), at the
-    example inputs and at ``other_sizes`` other sizes of the dynamic dims."""
+    example inputs, at ``other_sizes`` other sizes of the dynamic dims, and at the
+    sizes that cross the model's recorded size decisions (each dynamic dim at 1,
+    and on both sides of every guard or assumption the exporter listed in
+    ``metadata_props["onnxkit.guard_sizes"]``), one dim at a time.  A size the
+    model refuses by its size guard (outside the sizes it was traced for) is a
+    passing row: refusing is right, answering wrongly is not."""
     import onnxkit
 
     from ._api import _Inputs, flatten_outputs
@@ -133,6 +139,26 @@ def verify(model: Any, fn: Callable, args: Any = (), kwargs: dict | None = None,
                    for t, d in zip(inputs.tensors, inputs.dynamic)]
         cases.append((", ".join(f"{n}={sizes[n]}" for n in names), tensors))
 
+    crossing: dict[str, list[int]] = {n: [1] for n in names}
+    try:
+        for n, vals in json.loads(model.metadata_props.get("onnxkit.guard_sizes", "{}")).items():
+            crossing.setdefault(n, []).extend(int(v) for v in vals)
+    except (ValueError, TypeError):
+        pass
+    traced = {n: t.shape[i] for t, d in zip(inputs.tensors, inputs.dynamic) for i, n in d.items()}
+    tried = {tuple(sorted(traced.items()))}
+    for n in sorted(crossing):
+        if n not in traced:
+            continue
+        for v in sorted(set(crossing[n]))[:12]:
+            sizes = {**traced, n: v}
+            if v < 1 or tuple(sorted(sizes.items())) in tried:
+                continue
+            tried.add(tuple(sorted(sizes.items())))
+            tensors = [_resized(t, {i: sizes[m] for i, m in d.items()}, gen) if d else t
+                       for t, d in zip(inputs.tensors, inputs.dynamic)]
+            cases.append((", ".join(f"{m}={sizes[m]}" for m in names), tensors))
+
     rows: list[Row] = []
     for label, tensors in cases:
         a, kw = inputs.rebuild(tensors)
@@ -148,6 +174,10 @@ def verify(model: Any, fn: Callable, args: Any = (), kwargs: dict | None = None,
             try:
                 got = run(feeds)
             except Exception as e:
+                if "onnxkit_size_guard" in str(e):
+                    rows.append(Row(rt, label, "*", 0.0, 0.0, True,
+                                    "refused: a size the model was not traced for (its size guard)"))
+                    continue
                 rows.append(Row(rt, label, "*", float("inf"), float("inf"), False, f"{type(e).__name__}: {str(e)[:200]}"))
                 continue
             for name, g, w in zip(out_names, got, want):

@@ -29,14 +29,47 @@ def _index_parts(ctx, indices):
         if metas[i].dtype.is_floating_point:
             raise ctx.error("indexing with a float tensor")
         if metas[i].dtype == __import__("torch").bool:
-            raise ctx.error("indexing with a boolean mask gives a result whose size depends on "
-                            "data, which ONNX shapes cannot follow; use torch.where(mask, x, other)")
+            raise ctx.error("indexing with a boolean mask together with other index tensors is "
+                            "not supported; index with the mask alone (x[mask]), or turn it into "
+                            "positions first (mask.nonzero())")
     return used
+
+
+def _bool_mask(ctx, x, indices):
+    """``x[mask]`` (one boolean index over dims p..p+k-1, nothing else indexed):
+    NonZero gives the [N, k] positions, GatherND reads them; N, the number of
+    True elements, is a dim known only at run time, as ONNX allows."""
+    import torch
+
+    metas = ctx.arg_meta(1)
+    used = [i for i, ix in enumerate(indices) if ix is not None]
+    if len(used) != 1 or metas[used[0]].dtype != torch.bool:
+        return None
+    p = used[0]
+    mask = indices[p]
+    k, r = metas[p].dim(), ctx.rank(x)
+    perm = list(range(p, p + k)) + [d for d in range(r) if not p <= d < p + k]
+    xt = x if perm == list(range(r)) else ctx.op("Transpose", x, perm=perm)
+    pos = ctx.op("Transpose", ctx.op("NonZero", mask), perm=[1, 0])
+    out = ctx.op("GatherND", xt, pos)  # [N, the other dims in order]
+    if p > 0:
+        rest = r - k
+        out = ctx.op("Transpose", out, perm=list(range(1, p + 1)) + [0] + list(range(p + 1, rest + 1)))
+    return out
+
+
+@conversion_rule(aten.nonzero.default)
+def nonzero(ctx, x):
+    """``torch.nonzero``: [N, rank] int64 positions (ONNX NonZero is [rank, N])."""
+    return ctx.op("Transpose", ctx.op("NonZero", x), perm=[1, 0])
 
 
 @conversion_rule(aten.index.Tensor, aten._unsafe_index.Tensor)
 def index(ctx, x, indices):
     r = ctx.rank(x)
+    masked = _bool_mask(ctx, x, indices)
+    if masked is not None:
+        return masked
     used = _index_parts(ctx, indices)
     if len(used) == 1:
         return ctx.op("Gather", x, indices[used[0]], axis=used[0])

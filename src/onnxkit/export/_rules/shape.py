@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...ir import Value
+from ...ir import DataType, TensorType, Value
 from .._registry import conversion_rule
 from ._util import INT64_MAX, aten, norm_dim, same_dim
 
@@ -182,8 +182,9 @@ def flip(ctx, x, dims):
 
 @conversion_rule(aten.roll.default)
 def roll(ctx, x, shifts, dims=()):
-    if not dims:
+    if not dims:  # over the flattened tensor
         flat = ctx.op("Reshape", x, ctx.ints([-1]))
+        flat.type = TensorType(ctx.dtype(x), [None])
         return ctx.op("Reshape", roll(ctx, flat, shifts, [0]), ctx.shape(x))
     r = ctx.rank(x)
     for s, d in zip(shifts, dims):
@@ -251,3 +252,31 @@ def pixel_shuffle(ctx, x, factor):
 @conversion_rule(aten.pixel_unshuffle.default)
 def pixel_unshuffle(ctx, x, factor):
     return ctx.op("SpaceToDepth", x, blocksize=int(factor))
+
+
+@conversion_rule(aten.diagonal.default, aten.diagonal_copy.default)
+def diagonal(ctx, x, offset=0, dim1=0, dim2=1):
+    """The diagonal of dims (dim1, dim2), as a last dim (``torch.diagonal``,
+    ``einsum('bii->bi')``): those dims moved last and flattened, then a Gather of
+    positions ``i * (m + 1) + shift`` for i < length."""
+    from . import sym
+
+    r = ctx.rank(x)
+    d1, d2 = norm_dim(dim1, r), norm_dim(dim2, r)
+    rest = [d for d in range(r) if d not in (d1, d2)]
+    perm = rest + [d1, d2]
+    xt = x if perm == list(range(r)) else ctx.op("Transpose", x, perm=perm)
+    n, m = ctx.dim(x, d1), ctx.dim(x, d2)
+    if offset >= 0:
+        length = sym.sym_max(ctx, 0, sym.sym_min(ctx, n, sym.sub(ctx, m, offset)))
+        shift = offset
+    else:
+        length = sym.sym_max(ctx, 0, sym.sym_min(ctx, sym.add(ctx, n, offset), m))
+        shift = sym.mul(ctx, -offset, m)
+    flat = ctx.op("Reshape", xt, ctx.ints([0] * len(rest) + [-1]))
+    if all(isinstance(v, int) for v in (length, m, shift)):
+        idx = ctx.const([i * (m + 1) + shift for i in range(length)], DataType.INT64)
+    else:
+        rng = ctx.op("Range", ctx.int_scalar(0), ctx.int_scalar(length), ctx.int_scalar(1))
+        idx = ctx.op("Add", ctx.op("Mul", rng, ctx.int_scalar(sym.add(ctx, m, 1))), ctx.int_scalar(shift))
+    return ctx.op("Gather", flat, idx, axis=len(rest))

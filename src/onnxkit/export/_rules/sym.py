@@ -40,20 +40,37 @@ def _arith(py, onnx_op: str):
 add = conversion_rule(operator.add)(_arith(operator.add, "Add"))
 sub = conversion_rule(operator.sub)(_arith(operator.sub, "Sub"))
 mul = conversion_rule(operator.mul)(_arith(operator.mul, "Mul"))
-truediv = conversion_rule(operator.truediv)(_arith(operator.truediv, "Div"))
+
+
+@conversion_rule(operator.truediv)
+def truediv(ctx, a, b):
+    """``a / b`` is a float even for two sizes (``math.ceil(n / 4)``): computed in
+    float64 (exact for sizes below 2**53), the result a float32 scalar as the
+    tracer types a SymFloat."""
+    if not isinstance(a, Value) and not isinstance(b, Value):
+        return a / b
+    q = ctx.op("Div", ctx.cast(a, DataType.DOUBLE), ctx.cast(b, DataType.DOUBLE))
+    return ctx.cast(ctx.typed(q, DataType.DOUBLE, []), DataType.FLOAT)
 sym_max = conversion_rule(torch.sym_max, max)(_arith(max, "Max"))
 sym_min = conversion_rule(torch.sym_min, min)(_arith(min, "Min"))
 
 
 @conversion_rule(operator.floordiv)
 def floordiv(ctx, a, b):
+    """Python's ``//``: floor, also for negative values (``-(-n // 4)``, the ceil
+    idiom, and ``(n - 10) // 4`` with ``n < 10``).  For integers, ``a - a mod b``
+    (ONNX Mod with fmod=0 takes the divisor's sign, as Python's ``%``) is a
+    multiple of ``b``, so Div is exact whichever way a runtime rounds."""
     if not isinstance(a, Value) and not isinstance(b, Value):
         return a // b
     dt = _dt(a, b)
-    q = ctx.op("Div", ctx.cast(a, dt), ctx.cast(b, dt))
+    a, b = ctx.cast(a, dt), ctx.cast(b, dt)
     if dt.is_floating:
-        q = ctx.op("Floor", q)
-    return ctx.typed(q, dt, [])  # sizes are non-negative: truncation is floor
+        q = ctx.op("Floor", ctx.op("Div", a, b))
+    else:
+        r = ctx.op("Mod", a, b, fmod=0)
+        q = ctx.op("Div", ctx.op("Sub", a, r), b)
+    return ctx.typed(q, dt, [])
 
 
 @conversion_rule(operator.mod)
