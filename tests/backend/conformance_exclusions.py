@@ -4,7 +4,8 @@ The one list of known exclusions (see tests/backend/test_conformance.py): the
 cases in EXCLUDED run as expected failures, so a case that starts passing must
 leave the list; the cases in DEGENERATE have expected data that no float32
 runtime can match on every host, and are replaced by a test of what the data
-can tell (REPLACEMENTS in test_conformance.py).
+can tell (REPLACEMENTS in test_conformance.py).  EXCLUDED_TO_TORCH is the same
+for the suite run through onnxkit.to_torch (tests/to_torch/test_conformance.py).
 """
 
 _RANDOM = ("Bernoulli draws random numbers: the expected output is one particular draw of "
@@ -33,4 +34,14 @@ DEGENERATE: dict[str, str] = {
         "gave 32 ties (0.03125 each). Replaced by test_squeezenet_logits_against_float64: the "
         "logits within float32 rounding of a float64 evaluation (onnx.reference), whose Softmax "
         "is the expected 0.001"),
+}
+
+
+EXCLUDED_TO_TORCH: dict[str, str] = {
+    **{case: _RANDOM for case in EXCLUDED if case.startswith("test_bernoulli")},
+    "test_loop16_seq_none_cpu": EXCLUDED["test_loop16_seq_none_cpu"],
+    "test_attention_4d_causal_fp16_expanded_cpu": (
+        "float16 rounding: torch's CPU float16 kernels accumulate in float32 and round once, the "
+        "expected data rounds in float16 along the way; 2 of 192 outputs differ by 2 float16 ulps "
+        "(rtol 1.2e-3 against 1e-3)"),
 }
