@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ._registry import kernel, shape
@@ -10,19 +12,39 @@ from .math_activation import log_softmax
 from .math_common import up
 
 
-def _nll(x: np.ndarray, target: np.ndarray, weight: np.ndarray | None, ignore_index: int | None,
-         reduction: str) -> np.ndarray:
-    """x: [N, C, d...] log-probabilities (float32/64), target: [N, d...] classes."""
-    t = target.astype(np.int64, copy=False)
+class NumpyArrays:
+    """The few array operations ``nll`` needs, in numpy; the torch importer
+    (to_torch/_rules/norm.py) passes torch's."""
+
+    where = staticmethod(np.where)
+
+    @staticmethod
+    def classes(target):
+        return target.astype(np.int64, copy=False)
+
+    @staticmethod
+    def cast(x, dtype):
+        return x.astype(dtype, copy=False)
+
+    @staticmethod
+    def pick(x, t):
+        """x[n, t[n, d...], d...]: the entry of each target's class (axis 1)."""
+        return np.take_along_axis(x, np.expand_dims(t, 1), axis=1).squeeze(1)
+
+
+def nll(x, target, weight, ignore_index: int | None, reduction: str, xp=NumpyArrays):
+    """x: [N, C, d...] log-probabilities (float32/64), target: [N, d...] classes;
+    the loss with its weights, ignored targets and reduction, in any array library."""
+    t = xp.classes(target)
     ignored = None if ignore_index is None else t == ignore_index
     if ignored is not None and ignored.any():
-        t = np.where(ignored, 0, t)        # an ignored target may be out of range
+        t = xp.where(ignored, 0, t)        # an ignored target may be out of range
     else:
         ignored = None
-    loss = -np.take_along_axis(x, np.expand_dims(t, 1), axis=1).squeeze(1)
-    w = None if weight is None else up(weight)[t]
+    loss = -xp.pick(x, t)
+    w = None if weight is None else xp.cast(weight, x.dtype)[t]
     if ignored is not None:
-        w = np.where(ignored, 0, 1 if w is None else w).astype(x.dtype)
+        w = xp.cast(xp.where(ignored, 0, 1 if w is None else w), x.dtype)
     if w is not None:
         loss = loss * w
     if reduction == "none":
@@ -30,14 +52,15 @@ def _nll(x: np.ndarray, target: np.ndarray, weight: np.ndarray | None, ignore_in
     total = loss.sum()
     if reduction == "sum":
         return total
-    with np.errstate(all="ignore"):
-        return total / (w.sum() if w is not None else loss.size)
+    return total / (w.sum() if w is not None else math.prod(loss.shape))
 
 
 @kernel("NegativeLogLikelihoodLoss", 12)
 def nll_loss(x: np.ndarray, target: np.ndarray, weight: np.ndarray | None = None, *,
              ignore_index: int | None = None, reduction: str = "mean") -> np.ndarray:
-    return np.asarray(_nll(up(x), target, weight, ignore_index, reduction)).astype(x.dtype, copy=False)
+    with np.errstate(all="ignore"):
+        loss = nll(up(x), target, weight, ignore_index, reduction)
+    return np.asarray(loss).astype(x.dtype, copy=False)
 
 
 @kernel("SoftmaxCrossEntropyLoss", 12)
@@ -46,7 +69,7 @@ def softmax_cross_entropy_loss(scores: np.ndarray, labels: np.ndarray, weights: 
     """(loss, log_prob): log_softmax over the class axis 1, then the NLL loss."""
     with np.errstate(all="ignore"):
         log_prob = log_softmax(up(scores), 1)
-    loss = _nll(log_prob, labels, weights, ignore_index, reduction)
+        loss = nll(log_prob, labels, weights, ignore_index, reduction)
     return np.asarray(loss).astype(scores.dtype, copy=False), log_prob.astype(scores.dtype, copy=False)
 
 

@@ -6,6 +6,9 @@ delta and gated-delta recurrences) and RotaryEmbedding."""
 
 from __future__ import annotations
 
+import functools
+import operator
+
 import numpy as np
 
 from ._registry import kernel, shape
@@ -40,28 +43,83 @@ def _softmax(x: np.ndarray) -> np.ndarray:
     return e / np.where(s == 0, 1, s)
 
 
+class NumpyArrays:
+    """The few array operations the attention bias arithmetic needs, in numpy;
+    the torch importer (to_torch/_rules/attention.py) passes torch's."""
+
+    int64 = np.dtype(np.int64)
+
+    @staticmethod
+    def arange(n):
+        return np.arange(n)
+
+    @staticmethod
+    def zeros(shape, dtype):
+        return np.zeros(shape, dtype=dtype)
+
+    @staticmethod
+    def cast(x, dtype):
+        return x.astype(dtype, copy=False)
+
+    @staticmethod
+    def is_bool(x) -> bool:
+        return x.dtype == bool
+
+    @staticmethod
+    def bias_of(ok, dtype):
+        """0 where ``ok``, -inf elsewhere."""
+        return np.where(ok, 0, -np.inf).astype(dtype)
+
+    @staticmethod
+    def pad_last(x, n: int, fill):
+        return np.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, n)], constant_values=fill)
+
+
 def _allowed_bias(q_len: int, kv_len: int, offset, is_causal: bool, left: int, right: int,
-                  dtype: np.dtype) -> np.ndarray | None:
+                  dtype, xp=NumpyArrays):
     """0 / -inf bias of the causal frontier and the sliding window; ``offset`` is
-    an int or a per-batch (B,) array (then the result is (B, 1, q, kv))."""
+    an int or a per-batch (B,) int64 array (then the result is (B, 1, q, kv))."""
     if not is_causal and left < 0 and right < 0:
         return None
-    i = np.arange(q_len).reshape(q_len, 1)
-    j = np.arange(kv_len).reshape(1, kv_len)
-    if np.ndim(offset):
-        i = i + np.asarray(offset, np.int64).reshape(-1, 1, 1)
-    else:
-        i = i + int(offset)
+    i = xp.arange(q_len).reshape(q_len, 1)
+    j = xp.arange(kv_len).reshape(1, kv_len)
+    i = i + (offset.reshape(-1, 1, 1) if getattr(offset, "ndim", 0) else offset)
     diff = i - j                                    # query absolute position minus key position
-    ok = np.ones(diff.shape, dtype=bool)
+    allowed = []
     if is_causal:
-        ok &= diff >= 0
+        allowed.append(diff >= 0)
     if left >= 0:
-        ok &= diff <= left
+        allowed.append(diff <= left)
     if right >= 0:
-        ok &= -diff <= right
-    bias = np.where(ok, 0, -np.inf).astype(dtype)
+        allowed.append(-diff <= right)
+    bias = xp.bias_of(functools.reduce(operator.and_, allowed), dtype)
     return bias[:, None] if bias.ndim == 3 else bias
+
+
+def attention_bias(q_len: int, kv_len: int, batch: int, attn_mask, past_len: int | None, nonpad_kv_seqlen,
+                   is_causal, left, right, dtype, xp=NumpyArrays):
+    """The additive bias of Attention's scores: the mask (padded to kv_len),
+    the causal frontier and sliding window (offset by the cache), the padding
+    of an external cache (``nonpad_kv_seqlen``); broadcastable to (B, H, q, kv)."""
+    bias = xp.zeros((q_len, kv_len), dtype)
+    if attn_mask is not None:
+        m = attn_mask
+        if m.shape[-1] < kv_len:
+            m = xp.pad_last(m, kv_len - m.shape[-1], False if xp.is_bool(m) else -np.inf)
+        bias = bias + (xp.bias_of(m, dtype) if xp.is_bool(m) else xp.cast(m, dtype))
+    if past_len is not None:
+        offset = past_len
+    elif nonpad_kv_seqlen is not None:
+        offset = xp.cast(nonpad_kv_seqlen.reshape(-1), xp.int64) - q_len
+    else:
+        offset = 0
+    frontier = _allowed_bias(q_len, kv_len, offset, bool(is_causal), int(left), int(right), dtype, xp)
+    if frontier is not None:
+        bias = bias + frontier
+    if nonpad_kv_seqlen is not None:
+        pad = xp.arange(kv_len)[None, :] < nonpad_kv_seqlen.reshape(-1, 1)
+        bias = bias + xp.bias_of(pad, dtype).reshape(batch, 1, 1, kv_len)
+    return bias
 
 
 _F32 = np.dtype(np.float32)
@@ -172,27 +230,8 @@ def attention(q, k, v, attn_mask=None, past_key=None, past_value=None, nonpad_kv
     raw = qk
     if softcap and softcap > 0:
         qk = ct.type(softcap) * np.tanh(qk / ct.type(softcap))
-    # the bias: mask (padded to kv_len), causal frontier and window, padding of an external cache
-    bias = np.zeros((q_len, kv_len), dtype=ct)
-    if attn_mask is not None:
-        m = attn_mask
-        if m.shape[-1] < kv_len:
-            m = np.pad(m, [(0, 0)] * (m.ndim - 1) + [(0, kv_len - m.shape[-1])],
-                       constant_values=False if m.dtype == bool else -np.inf)
-        bias = bias + (np.where(m, 0, -np.inf).astype(ct) if m.dtype == bool else m.astype(ct))
-    if past_key is not None:
-        offset = past_key.shape[2]
-    elif nonpad_kv_seqlen is not None:
-        offset = nonpad_kv_seqlen.reshape(-1).astype(np.int64) - q_len
-    else:
-        offset = 0
-    frontier = _allowed_bias(q_len, kv_len, offset, bool(is_causal), int(left_window_size),
-                             int(right_window_size), ct)
-    if frontier is not None:
-        bias = bias + frontier
-    if nonpad_kv_seqlen is not None:
-        pad = np.arange(kv_len)[None, :] < nonpad_kv_seqlen.reshape(-1, 1)
-        bias = bias + np.where(pad, 0, -np.inf).astype(ct).reshape(b, 1, 1, kv_len)
+    bias = attention_bias(q_len, kv_len, b, attn_mask, past_key.shape[2] if past_key is not None else None,
+                          nonpad_kv_seqlen, is_causal, left_window_size, right_window_size, ct)
     scores = qk + bias
     sdt = _precision_dtype(softmax_precision, ct)
     probs = _softmax(scores.astype(sdt, copy=False)).astype(ct, copy=False)
@@ -361,6 +400,18 @@ def linear_attention_shape(ctx):
 
 
 # ------------------------------------------------------------------ RotaryEmbedding
+def rotate(rot, cos, sin, interleaved):
+    """The rotated pairs (real, imaginary) of the rotary part ``rot`` (..., rd)
+    of any array library: pairs are (even, odd) entries when ``interleaved``,
+    else (first half, second half)."""
+    rd = rot.shape[-1]
+    if interleaved:
+        x1, x2 = rot[..., 0::2], rot[..., 1::2]
+    else:
+        x1, x2 = rot[..., :rd // 2], rot[..., rd // 2:]
+    return cos * x1 - sin * x2, sin * x1 + cos * x2
+
+
 @kernel("RotaryEmbedding", 23)
 def rotary_embedding(x, cos_cache, sin_cache, position_ids=None, *, interleaved=0, num_heads=0,
                      rotary_embedding_dim=0):
@@ -383,11 +434,7 @@ def rotary_embedding(x, cos_cache, sin_cache, position_ids=None, *, interleaved=
     cos = cos_cache.astype(ct)[:, :, None, :]
     sin = sin_cache.astype(ct)[:, :, None, :]
     rot = xs[..., :rd].astype(ct)
-    if interleaved:
-        x1, x2 = rot[..., 0::2], rot[..., 1::2]
-    else:
-        x1, x2 = rot[..., :rd // 2], rot[..., rd // 2:]
-    re, im = cos * x1 - sin * x2, sin * x1 + cos * x2
+    re, im = rotate(rot, cos, sin, interleaved)
     out = np.stack([re, im], axis=-1).reshape(rot.shape) if interleaved else np.concatenate([re, im], axis=-1)
     y = np.concatenate([out.astype(x.dtype), xs[..., rd:]], axis=-1)
     return np.ascontiguousarray(y.transpose(0, 2, 1, 3)) if four_d else y.reshape(x.shape)

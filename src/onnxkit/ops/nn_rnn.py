@@ -32,9 +32,12 @@ _ACTS: dict[str, tuple[bool, bool, float, float, Callable]] = {
 }
 
 
-def _activations(names, alphas, betas, per_dir: int, num_dir: int, defaults: list[str]) -> list[list[Callable]]:
+def layer_activations(names, alphas, betas, per_dir: int, num_dir: int, defaults: list[str],
+                      table: dict = _ACTS) -> list[list[Callable]]:
     """Per direction, the layer's activation functions; alphas and betas are
-    consumed in order by the activations that take them."""
+    consumed in order by the activations that take them.  ``table`` maps a
+    lowercase name to (uses alpha, uses beta, default alpha, default beta,
+    fn(x, a, b)); the torch importer passes its own."""
     names = list(names) if names else defaults * num_dir
     if len(names) == per_dir and num_dir == 2:
         names = names * 2
@@ -42,17 +45,131 @@ def _activations(names, alphas, betas, per_dir: int, num_dir: int, defaults: lis
     fns = []
     for name in names:
         key = name.lower()
-        if key not in _ACTS:
+        if key not in table:
             raise ValueError(f"unknown activation {name!r}")
-        ua, ub, da, db, f = _ACTS[key]
+        ua, ub, da, db, f = table[key]
         a = alphas.pop(0) if ua and alphas else da
         b = betas.pop(0) if ub and betas else db
         fns.append(lambda x, f=f, a=a, b=b: f(x, a, b))
     return [fns[d * per_dir:(d + 1) * per_dir] for d in range(num_dir)]
 
 
-class _Layer:
-    """What the three ops share: inputs in (seq, batch, ...) layout, directions, lengths."""
+# ---------------------------------------------------------------- the recurrences
+# Written once for any array library.  ``L`` is a ``RecurrentLayer``: numpy's
+# ``_Layer`` below or the torch importer's (to_torch/_rules/recurrent.py).
+
+class RecurrentLayer:
+    """A layer's inputs in (seq, batch, ...) layout, in the compute dtype.
+
+    A subclass sets x, w, r, b, initial (list of (dirs, batch, hidden)),
+    seq, batch, hidden, num_dir, dirs, lens, full, and supplies the few
+    primitives that differ between array libraries: ``clip``, ``keep``,
+    ``stack_steps`` and ``outputs``."""
+
+    def projections(self, d: int):
+        """X @ W^T + Wb for every time step: (seq, batch, gates*hidden)."""
+        g = self.w.shape[1]
+        return self.x @ self.w[d].T + self.b[d, :g]
+
+    def steps(self, d: int):
+        """(t, active mask (batch, 1) or None) in the direction's order."""
+        ts = range(self.seq) if self.dirs[d] == "forward" else range(self.seq - 1, -1, -1)
+        for t in ts:
+            yield t, None if self.full else (t < self.lens)[:, None]
+
+    @staticmethod
+    def clip(v, clip):
+        """``v`` clipped to [-clip, clip]; ``v`` itself when clip is None."""
+        raise NotImplementedError
+
+    @staticmethod
+    def keep(mask, new, old):
+        """``new`` where the (batch, 1) mask holds, else ``old``; ``new`` when mask is None."""
+        raise NotImplementedError
+
+    def stack_steps(self, y: list):
+        """The per-step hidden states as one (seq, batch, hidden) array (seq may be 0)."""
+        raise NotImplementedError
+
+    def outputs(self, ys: list, finals: list[list]) -> tuple:
+        """Y (seq, dirs, batch, hidden) and the final states, in the op's layout and dtype."""
+        raise NotImplementedError
+
+
+def rnn_layer(L, acts, clip) -> tuple:
+    """RNN: h = f(clip(X W^T + Wb + h R^T + Rb))."""
+    ys, hs = [], []
+    for d in range(L.num_dir):
+        f, = acts[d]
+        xw = L.projections(d) + L.b[d, L.hidden:]
+        rt = L.r[d].T
+        h = L.initial[0][d]
+        y = [None] * L.seq
+        for t, m in L.steps(d):
+            h = L.keep(m, f(L.clip(xw[t] + h @ rt, clip)), h)
+            y[t] = h
+        ys.append(L.stack_steps(y))
+        hs.append(h)
+    return L.outputs(ys, [hs])
+
+
+def gru_layer(L, acts, clip, linear_before_reset) -> tuple:
+    """GRU, gates z, r, h; ``linear_before_reset`` applies the reset gate after R_h."""
+    H = L.hidden
+    ys, hs = [], []
+    for d in range(L.num_dir):
+        f, g = acts[d]
+        xw = L.projections(d)
+        rb = L.b[d, 3 * H:]
+        rzr, rh = L.r[d, :2 * H].T, L.r[d, 2 * H:].T
+        h = L.initial[0][d]
+        y = [None] * L.seq
+        for t, m in L.steps(d):
+            zr = f(L.clip(xw[t, :, :2 * H] + h @ rzr + rb[:2 * H], clip))
+            z, rg = zr[:, :H], zr[:, H:]
+            if linear_before_reset:
+                hh = g(L.clip(xw[t, :, 2 * H:] + rg * (h @ rh + rb[2 * H:]), clip))
+            else:
+                hh = g(L.clip(xw[t, :, 2 * H:] + (rg * h) @ rh + rb[2 * H:], clip))
+            h = L.keep(m, (1 - z) * hh + z * h, h)
+            y[t] = h
+        ys.append(L.stack_steps(y))
+        hs.append(h)
+    return L.outputs(ys, [hs])
+
+
+def lstm_layer(L, acts, clip, peep, input_forget) -> tuple:
+    """LSTM, gates i, o, f, c; ``peep`` (dirs, 3*hidden) in the compute dtype, or None."""
+    H = L.hidden
+    ys, hs, cs = [], [], []
+    for d in range(L.num_dir):
+        f, g, hf = acts[d]
+        xw = L.projections(d) + L.b[d, 4 * H:]
+        rt = L.r[d].T
+        pi, po, pf = (peep[d, :H], peep[d, H:2 * H], peep[d, 2 * H:]) if peep is not None else (None,) * 3
+        h, c = L.initial[0][d], L.initial[1][d]
+        y = [None] * L.seq
+        for t, m in L.steps(d):
+            gates = xw[t] + h @ rt                  # i, o, f, c
+            gi, go, gf, gc = (gates[:, k * H:(k + 1) * H] for k in range(4))
+            if pi is not None:
+                gi, gf = gi + pi * c, gf + pf * c
+            i = f(L.clip(gi, clip))
+            fg = 1 - i if input_forget else f(L.clip(gf, clip))
+            c_new = fg * c + i * g(L.clip(gc, clip))
+            if po is not None:
+                go = go + po * c_new
+            h_new = f(L.clip(go, clip)) * hf(c_new)
+            h, c = L.keep(m, h_new, h), L.keep(m, c_new, c)
+            y[t] = h
+        ys.append(L.stack_steps(y))
+        hs.append(h)
+        cs.append(c)
+    return L.outputs(ys, [hs, cs])
+
+
+class _Layer(RecurrentLayer):
+    """The numpy layer: what the three ops share."""
 
     def __init__(self, x, w, r, b, sequence_lens, initial, hidden_size, direction, layout, gates):
         self.ct = compute_dtype(x.dtype)
@@ -78,16 +195,16 @@ class _Layer:
         self.lens = lens
         self.full = bool((lens >= self.seq).all())
 
-    def projections(self, d: int) -> np.ndarray:
-        """X @ W^T + Wb for every time step: (seq, batch, gates*hidden)."""
-        g = self.w.shape[1]
-        return np.matmul(self.x, self.w[d].T) + self.b[d, :g]
+    @staticmethod
+    def clip(v, clip):
+        return v if clip is None else np.clip(v, -clip, clip)
 
-    def steps(self, d: int):
-        """(t, active mask (batch, 1) or None) in the direction's order."""
-        ts = range(self.seq) if self.dirs[d] == "forward" else range(self.seq - 1, -1, -1)
-        for t in ts:
-            yield t, None if self.full else (t < self.lens)[:, None]
+    @staticmethod
+    def keep(mask, new, old):
+        return new if mask is None else np.where(mask, new, old)
+
+    def stack_steps(self, y: list) -> np.ndarray:
+        return np.stack(y) if y else np.zeros((0, self.batch, self.hidden), self.ct)
 
     def outputs(self, ys: list[np.ndarray], finals: list[list[np.ndarray]]) -> tuple:
         """Y (seq, dirs, batch, hidden) and the final states, in the op's layout and dtype."""
@@ -101,33 +218,13 @@ class _Layer:
         return tuple(np.ascontiguousarray(a).astype(self.dtype, copy=False) for a in [y] + states)
 
 
-def _clip(v, clip):
-    return v if clip is None else np.clip(v, -clip, clip)
-
-
-def _keep(mask, new, old):
-    return new if mask is None else np.where(mask, new, old)
-
-
 @kernel("RNN", 1)
 def rnn(x, w, r, b=None, sequence_lens=None, initial_h=None, *, activation_alpha=None, activation_beta=None,
         activations=("Tanh", "Tanh"), clip=None, direction="forward", hidden_size=None, layout=0,
         output_sequence=0):
     L = _Layer(x, w, r, b, sequence_lens, [initial_h], hidden_size, direction, layout, 1)
-    acts = _activations(activations, activation_alpha, activation_beta, 1, L.num_dir, ["Tanh"])
-    ys, hs = [], []
-    for d in range(L.num_dir):
-        f, = acts[d]
-        xw = L.projections(d) + L.b[d, L.hidden:]
-        rt = L.r[d].T
-        h = L.initial[0][d]
-        y = np.zeros((L.seq, L.batch, L.hidden), L.ct)
-        for t, m in L.steps(d):
-            h = _keep(m, f(_clip(xw[t] + h @ rt, clip)), h)
-            y[t] = h
-        ys.append(y)
-        hs.append(h)
-    return L.outputs(ys, [hs])
+    acts = layer_activations(activations, activation_alpha, activation_beta, 1, L.num_dir, ["Tanh"])
+    return rnn_layer(L, acts, clip)
 
 
 @kernel("GRU", 1)
@@ -135,28 +232,8 @@ def gru(x, w, r, b=None, sequence_lens=None, initial_h=None, *, activation_alpha
         activations=None, clip=None, direction="forward", hidden_size=None, layout=0, linear_before_reset=0,
         output_sequence=0):
     L = _Layer(x, w, r, b, sequence_lens, [initial_h], hidden_size, direction, layout, 3)
-    acts = _activations(activations, activation_alpha, activation_beta, 2, L.num_dir, ["Sigmoid", "Tanh"])
-    H = L.hidden
-    ys, hs = [], []
-    for d in range(L.num_dir):
-        f, g = acts[d]
-        xw = L.projections(d)
-        rb = L.b[d, 3 * H:]
-        rzr, rh = L.r[d, :2 * H].T, L.r[d, 2 * H:].T
-        h = L.initial[0][d]
-        y = np.zeros((L.seq, L.batch, H), L.ct)
-        for t, m in L.steps(d):
-            zr = f(_clip(xw[t, :, :2 * H] + h @ rzr + rb[:2 * H], clip))
-            z, rg = zr[:, :H], zr[:, H:]
-            if linear_before_reset:
-                hh = g(_clip(xw[t, :, 2 * H:] + rg * (h @ rh + rb[2 * H:]), clip))
-            else:
-                hh = g(_clip(xw[t, :, 2 * H:] + (rg * h) @ rh + rb[2 * H:], clip))
-            h = _keep(m, (1 - z) * hh + z * h, h)
-            y[t] = h
-        ys.append(y)
-        hs.append(h)
-    return L.outputs(ys, [hs])
+    acts = layer_activations(activations, activation_alpha, activation_beta, 2, L.num_dir, ["Sigmoid", "Tanh"])
+    return gru_layer(L, acts, clip, linear_before_reset)
 
 
 @kernel("LSTM", 1)
@@ -164,34 +241,9 @@ def lstm(x, w, r, b=None, sequence_lens=None, initial_h=None, initial_c=None, p=
          activation_beta=None, activations=None, clip=None, direction="forward", hidden_size=None,
          input_forget=0, layout=0, output_sequence=0):
     L = _Layer(x, w, r, b, sequence_lens, [initial_h, initial_c], hidden_size, direction, layout, 4)
-    acts = _activations(activations, activation_alpha, activation_beta, 3, L.num_dir, ["Sigmoid", "Tanh", "Tanh"])
-    H = L.hidden
+    acts = layer_activations(activations, activation_alpha, activation_beta, 3, L.num_dir, ["Sigmoid", "Tanh", "Tanh"])
     peep = p.astype(L.ct, copy=False) if p is not None else None
-    ys, hs, cs = [], [], []
-    for d in range(L.num_dir):
-        f, g, hf = acts[d]
-        xw = L.projections(d) + L.b[d, 4 * H:]
-        rt = L.r[d].T
-        pi, po, pf = (peep[d, :H], peep[d, H:2 * H], peep[d, 2 * H:]) if peep is not None else (None,) * 3
-        h, c = L.initial[0][d], L.initial[1][d]
-        y = np.zeros((L.seq, L.batch, H), L.ct)
-        for t, m in L.steps(d):
-            gates = xw[t] + h @ rt                  # i, o, f, c
-            gi, go, gf, gc = (gates[:, k * H:(k + 1) * H] for k in range(4))
-            if pi is not None:
-                gi, gf = gi + pi * c, gf + pf * c
-            i = f(_clip(gi, clip))
-            fg = 1 - i if input_forget else f(_clip(gf, clip))
-            c_new = fg * c + i * g(_clip(gc, clip))
-            if po is not None:
-                go = go + po * c_new
-            h_new = f(_clip(go, clip)) * hf(c_new)
-            h, c = _keep(m, h_new, h), _keep(m, c_new, c)
-            y[t] = h
-        ys.append(y)
-        hs.append(h)
-        cs.append(c)
-    return L.outputs(ys, [hs, cs])
+    return lstm_layer(L, acts, clip, peep, input_forget)
 
 
 def _rnn_shape(ctx) -> None:

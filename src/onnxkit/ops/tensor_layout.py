@@ -92,24 +92,36 @@ def pad_shape(ctx: InferenceContext) -> None:
 
 
 # ------------------------------------------------------------------ DepthToSpace, SpaceToDepth
-@kernel("DepthToSpace", 1)
-def depth_to_space(x, *, blocksize, mode="DCR"):
-    n, c, h, w = x.shape
+def depth_to_space_plan(shape, blocksize: int, mode: str = "DCR") -> tuple[tuple, tuple, tuple]:
+    """DepthToSpace of an (N, C, H, W) array as (block shape, permutation, output shape):
+    ``x.reshape(block shape).transpose(permutation).reshape(output shape)``."""
+    n, c, h, w = shape
     b = blocksize
     if mode == "DCR":
-        t = x.reshape(n, b, b, c // (b * b), h, w).transpose(0, 3, 4, 1, 5, 2)
+        blocks, perm = (n, b, b, c // (b * b), h, w), (0, 3, 4, 1, 5, 2)
     else:
-        t = x.reshape(n, c // (b * b), b, b, h, w).transpose(0, 1, 4, 2, 5, 3)
-    return t.reshape(n, c // (b * b), h * b, w * b)
+        blocks, perm = (n, c // (b * b), b, b, h, w), (0, 1, 4, 2, 5, 3)
+    return blocks, perm, (n, c // (b * b), h * b, w * b)
+
+
+def space_to_depth_plan(shape, blocksize: int, mode: str = "DCR") -> tuple[tuple, tuple, tuple]:
+    """SpaceToDepth's (block shape, permutation, output shape), as ``depth_to_space_plan``."""
+    n, c, h, w = shape
+    b = blocksize
+    perm = (0, 3, 5, 1, 2, 4) if mode == "DCR" else (0, 1, 3, 5, 2, 4)
+    return (n, c, h // b, b, w // b, b), perm, (n, c * b * b, h // b, w // b)
+
+
+@kernel("DepthToSpace", 1)
+def depth_to_space(x, *, blocksize, mode="DCR"):
+    blocks, perm, out = depth_to_space_plan(x.shape, blocksize, mode)
+    return x.reshape(blocks).transpose(perm).reshape(out)
 
 
 @kernel("SpaceToDepth", 1)
 def space_to_depth(x, *, blocksize, mode="DCR"):
-    n, c, h, w = x.shape
-    b = blocksize
-    t = x.reshape(n, c, h // b, b, w // b, b)
-    t = t.transpose(0, 3, 5, 1, 2, 4) if mode == "DCR" else t.transpose(0, 1, 3, 5, 2, 4)
-    return t.reshape(n, c * b * b, h // b, w // b)
+    blocks, perm, out = space_to_depth_plan(x.shape, blocksize, mode)
+    return x.reshape(blocks).transpose(perm).reshape(out)
 
 
 def _blocks(ctx: InferenceContext) -> tuple[Sequence[Dim], int] | None:

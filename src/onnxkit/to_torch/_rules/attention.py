@@ -1,7 +1,8 @@
 """Attention (opsets 23-25: GQA/MQA, boolean and additive masks, causal
 masks aware of the cache offset, KV cache, nonpad_kv_seqlen, sliding windows,
 softcap, the four qk_matmul_output modes) — the general path of onnxkit's
-numpy kernel (ops/nn_attention.py) in torch ops."""
+numpy kernel (ops/nn_attention.py) in torch ops; the mask / causal / window /
+cache-padding bias is that kernel's ``attention_bias`` on torch arrays."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ...ops.nn_attention import attention_bias, rotate
 from .._registry import rule
 
 _PRECISION = {1: torch.float32, 10: torch.float16, 11: torch.float64, 16: torch.bfloat16}
@@ -29,22 +31,35 @@ def _softmax(x):
     return e / torch.where(s == 0, torch.ones_like(s), s)
 
 
-def _allowed_bias(q_len, kv_len, offset, is_causal, left, right, dtype, device):
-    if not is_causal and left < 0 and right < 0:
-        return None
-    i = torch.arange(q_len, device=device).reshape(q_len, 1)
-    j = torch.arange(kv_len, device=device).reshape(1, kv_len)
-    i = i + (offset.reshape(-1, 1, 1) if isinstance(offset, torch.Tensor) else offset)
-    diff = i - j
-    ok = torch.ones(diff.shape, dtype=torch.bool, device=device)
-    if is_causal:
-        ok &= diff >= 0
-    if left >= 0:
-        ok &= diff <= left
-    if right >= 0:
-        ok &= -diff <= right
-    bias = torch.where(ok, 0.0, -math.inf).to(dtype)
-    return bias[:, None] if bias.dim() == 3 else bias
+class _TorchArrays:
+    """ops.nn_attention.NumpyArrays in torch, on one device."""
+
+    int64 = torch.int64
+
+    def __init__(self, device):
+        self.device = device
+
+    def arange(self, n):
+        return torch.arange(n, device=self.device)
+
+    def zeros(self, shape, dtype):
+        return torch.zeros(shape, dtype=dtype, device=self.device)
+
+    @staticmethod
+    def cast(x, dtype):
+        return x.to(dtype)
+
+    @staticmethod
+    def is_bool(x):
+        return x.dtype == torch.bool
+
+    @staticmethod
+    def bias_of(ok, dtype):
+        return torch.where(ok, 0.0, -math.inf).to(dtype)
+
+    @staticmethod
+    def pad_last(x, n, fill):
+        return F.pad(x, [0, n], value=fill)
 
 
 @rule("Attention", 23, n_outputs=True)
@@ -71,26 +86,9 @@ def attention(q, k, v, attn_mask=None, past_key=None, past_value=None, nonpad_kv
     raw = qk
     if softcap and softcap > 0:
         qk = softcap * torch.tanh(qk / softcap)
-    bias = torch.zeros((q_len, kv_len), dtype=ct, device=q.device)
-    if attn_mask is not None:
-        m = attn_mask
-        if m.shape[-1] < kv_len:
-            fill = False if m.dtype == torch.bool else -math.inf
-            m = F.pad(m, [0, kv_len - m.shape[-1]], value=fill)
-        bias = bias + (torch.where(m, 0.0, -math.inf).to(ct) if m.dtype == torch.bool else m.to(ct))
-    if past_key is not None:
-        offset = past_key.shape[2]
-    elif nonpad_kv_seqlen is not None:
-        offset = nonpad_kv_seqlen.reshape(-1).to(torch.int64) - q_len
-    else:
-        offset = 0
-    frontier = _allowed_bias(q_len, kv_len, offset, bool(is_causal), int(left_window_size),
-                             int(right_window_size), ct, q.device)
-    if frontier is not None:
-        bias = bias + frontier
-    if nonpad_kv_seqlen is not None:
-        pad = torch.arange(kv_len, device=q.device)[None, :] < nonpad_kv_seqlen.reshape(-1, 1)
-        bias = bias + torch.where(pad, 0.0, -math.inf).to(ct).reshape(b, 1, 1, kv_len)
+    bias = attention_bias(q_len, kv_len, b, attn_mask, past_key.shape[2] if past_key is not None else None,
+                          nonpad_kv_seqlen, is_causal, left_window_size, right_window_size, ct,
+                          _TorchArrays(q.device))
     scores = qk + bias
     sdt = _PRECISION.get(softmax_precision, ct) if softmax_precision is not None else ct
     probs = _softmax(scores.to(sdt)).to(ct)
@@ -123,11 +121,7 @@ def rotary_embedding(x, cos_cache, sin_cache, position_ids=None, *, interleaved=
     cos = cos_cache.to(ct)[:, :, None, :]
     sin = sin_cache.to(ct)[:, :, None, :]
     rot = xs[..., :rd].to(ct)
-    if interleaved:
-        x1, x2 = rot[..., 0::2], rot[..., 1::2]
-    else:
-        x1, x2 = rot[..., :rd // 2], rot[..., rd // 2:]
-    re, im = cos * x1 - sin * x2, sin * x1 + cos * x2
+    re, im = rotate(rot, cos, sin, interleaved)
     out = torch.stack([re, im], -1).reshape(rot.shape) if interleaved else torch.cat([re, im], -1)
     y = torch.cat([out.to(x.dtype), xs[..., rd:]], -1)
     return y.transpose(1, 2).contiguous() if four_d else y.reshape(x.shape)

@@ -8,8 +8,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ...ops.math_loss import nll
 from .._registry import rule
 from ._common import axes_list, norm_axis
+
 
 @rule("BatchNormalization", 1, when=lambda a, n: a.get("is_test", 0) == 1 or len(n.outputs) == 1)
 def batch_norm1(x, scale, b, mean, var, *, epsilon=1e-5, momentum=0.9, spatial=1, is_test=0,
@@ -98,24 +100,26 @@ def lp_normalization(x, *, axis=-1, p=2):
 
 
 # ------------------------------------------------------------------ losses
+class _TorchArrays:
+    """ops.math_loss.NumpyArrays in torch."""
+
+    where = staticmethod(torch.where)
+
+    @staticmethod
+    def classes(target):
+        return target.to(torch.int64)
+
+    @staticmethod
+    def cast(x, dtype):
+        return x.to(dtype)
+
+    @staticmethod
+    def pick(x, t):
+        return torch.gather(x, 1, t.unsqueeze(1)).squeeze(1)
+
+
 def _nll(x, target, weight, ignore_index, reduction):
-    """x: [N, C, d...] log-probabilities, target: [N, d...] classes."""
-    t = target.to(torch.int64)
-    ignored = None if ignore_index is None else t == ignore_index
-    if ignored is not None:
-        t = torch.where(ignored, torch.zeros_like(t), t)   # an ignored target may be out of range
-    loss = -torch.gather(x, 1, t.unsqueeze(1)).squeeze(1)
-    w = None if weight is None else weight.to(x.dtype)[t]
-    if ignored is not None:
-        w = torch.where(ignored, torch.zeros_like(loss), torch.ones_like(loss) if w is None else w)
-    if w is not None:
-        loss = loss * w
-    if reduction == "none":
-        return loss
-    total = loss.sum()
-    if reduction == "sum":
-        return total
-    return total / (w.sum() if w is not None else loss.numel())
+    return nll(x, target, weight, ignore_index, reduction, _TorchArrays)
 
 
 def _up(x):

@@ -3,12 +3,14 @@ activations, clip, sequence_lens, initial states, peepholes), as Python
 loops over time in torch ops, so gradients flow through them.
 
 The input projection of all time steps is one matmul; only the recurrence
-loops.  Same structure as onnxkit's numpy kernels (ops/nn_rnn.py)."""
+loops.  The cell equations are onnxkit's numpy kernels' (ops/nn_rnn.py),
+run on this module's torch ``_Layer``."""
 
 from __future__ import annotations
 
 import torch
 
+from ...ops.nn_rnn import RecurrentLayer, gru_layer, layer_activations, lstm_layer, rnn_layer
 from .._registry import rule
 
 # name -> (uses alpha, uses beta, default alpha, default beta, fn(x, a, b))
@@ -27,22 +29,8 @@ _ACTS = {
 }
 
 
-def _activations(names, alphas, betas, per_dir, num_dir, defaults):
-    names = list(names) if names else defaults * num_dir
-    if len(names) == per_dir and num_dir == 2:
-        names = names * 2
-    alphas, betas = list(alphas or []), list(betas or [])
-    fns = []
-    for name in names:
-        ua, ub, da, db, f = _ACTS[name.lower()]
-        a = alphas.pop(0) if ua and alphas else da
-        b = betas.pop(0) if ub and betas else db
-        fns.append(lambda x, f=f, a=a, b=b: f(x, a, b))
-    return [fns[d * per_dir:(d + 1) * per_dir] for d in range(num_dir)]
-
-
-class _Layer:
-    """What the three ops share: inputs in (seq, batch, ...) layout, directions, lengths."""
+class _Layer(RecurrentLayer):
+    """The torch layer: what the three ops share."""
 
     def __init__(self, x, w, r, b, sequence_lens, initial, hidden_size, direction, layout, gates):
         self.ct = torch.float64 if x.dtype == torch.float64 else torch.float32
@@ -69,14 +57,18 @@ class _Layer:
             self.lens = sequence_lens.to(torch.int64)
             self.full = bool((self.lens >= self.seq).all())
 
-    def projections(self, d):
-        g = self.w.shape[1]
-        return torch.matmul(self.x, self.w[d].T) + self.b[d, :g]
+    @staticmethod
+    def clip(v, clip):
+        return v if clip is None else torch.clamp(v, -clip, clip)
 
-    def steps(self, d):
-        ts = range(self.seq) if self.dirs[d] == "forward" else range(self.seq - 1, -1, -1)
-        for t in ts:
-            yield t, None if self.full else (t < self.lens)[:, None]
+    @staticmethod
+    def keep(mask, new, old):
+        return new if mask is None else torch.where(mask, new, old)
+
+    def stack_steps(self, y):
+        if not y:
+            return torch.zeros((0, self.batch, self.hidden), dtype=self.ct, device=self.x.device)
+        return torch.stack(y)
 
     def outputs(self, ys, finals):
         y = torch.stack(ys, dim=1)                       # (seq, dirs, batch, hidden)
@@ -90,32 +82,12 @@ class _Layer:
         return tuple(a.contiguous().to(self.dtype) for a in [y] + states)
 
 
-def _clip(v, clip):
-    return v if clip is None else torch.clamp(v, -clip, clip)
-
-
-def _keep(mask, new, old):
-    return new if mask is None else torch.where(mask, new, old)
-
-
 @rule("RNN", 7)
 def rnn(x, w, r, b=None, sequence_lens=None, initial_h=None, *, activation_alpha=None, activation_beta=None,
         activations=None, clip=None, direction="forward", hidden_size=None, layout=0):
     L = _Layer(x, w, r, b, sequence_lens, [initial_h], hidden_size, direction, layout, 1)
-    acts = _activations(activations, activation_alpha, activation_beta, 1, L.num_dir, ["Tanh"])
-    ys, hs = [], []
-    for d in range(L.num_dir):
-        f, = acts[d]
-        xw = L.projections(d) + L.b[d, L.hidden:]
-        rt = L.r[d].T
-        h = L.initial[0][d]
-        y = [None] * L.seq
-        for t, m in L.steps(d):
-            h = _keep(m, f(_clip(xw[t] + h @ rt, clip)), h)
-            y[t] = h
-        ys.append(torch.stack(y))
-        hs.append(h)
-    return L.outputs(ys, [hs])
+    acts = layer_activations(activations, activation_alpha, activation_beta, 1, L.num_dir, ["Tanh"], _ACTS)
+    return rnn_layer(L, acts, clip)
 
 
 # ------------------------------------------------------------------ torch's fused kernels
@@ -164,28 +136,9 @@ def gru(x, w, r, b=None, sequence_lens=None, initial_h=None, *, activation_alpha
     if linear_before_reset and _fused_ok(activations, ["sigmoid", "tanh"], clip, sequence_lens, x):
         return _fused(torch.gru, x, w, r, b, [initial_h], hidden_size, direction, layout, (1, 0, 2))
     L = _Layer(x, w, r, b, sequence_lens, [initial_h], hidden_size, direction, layout, 3)
-    acts = _activations(activations, activation_alpha, activation_beta, 2, L.num_dir, ["Sigmoid", "Tanh"])
-    H = L.hidden
-    ys, hs = [], []
-    for d in range(L.num_dir):
-        f, g = acts[d]
-        xw = L.projections(d)
-        rb = L.b[d, 3 * H:]
-        rzr, rh = L.r[d, :2 * H].T, L.r[d, 2 * H:].T
-        h = L.initial[0][d]
-        y = [None] * L.seq
-        for t, m in L.steps(d):
-            zr = f(_clip(xw[t, :, :2 * H] + h @ rzr + rb[:2 * H], clip))
-            z, rg = zr[:, :H], zr[:, H:]
-            if linear_before_reset:
-                hh = g(_clip(xw[t, :, 2 * H:] + rg * (h @ rh + rb[2 * H:]), clip))
-            else:
-                hh = g(_clip(xw[t, :, 2 * H:] + (rg * h) @ rh + rb[2 * H:], clip))
-            h = _keep(m, (1 - z) * hh + z * h, h)
-            y[t] = h
-        ys.append(torch.stack(y))
-        hs.append(h)
-    return L.outputs(ys, [hs])
+    acts = layer_activations(activations, activation_alpha, activation_beta, 2, L.num_dir, ["Sigmoid", "Tanh"],
+                             _ACTS)
+    return gru_layer(L, acts, clip, linear_before_reset)
 
 
 @rule("LSTM", 7)
@@ -196,31 +149,7 @@ def lstm(x, w, r, b=None, sequence_lens=None, initial_h=None, initial_c=None, p=
             _fused_ok(activations, ["sigmoid", "tanh", "tanh"], clip, sequence_lens, x):
         return _fused(torch.lstm, x, w, r, b, [initial_h, initial_c], hidden_size, direction, layout, (0, 2, 3, 1))
     L = _Layer(x, w, r, b, sequence_lens, [initial_h, initial_c], hidden_size, direction, layout, 4)
-    acts = _activations(activations, activation_alpha, activation_beta, 3, L.num_dir, ["Sigmoid", "Tanh", "Tanh"])
-    H = L.hidden
+    acts = layer_activations(activations, activation_alpha, activation_beta, 3, L.num_dir,
+                             ["Sigmoid", "Tanh", "Tanh"], _ACTS)
     peep = p.to(L.ct) if p is not None else None
-    ys, hs, cs = [], [], []
-    for d in range(L.num_dir):
-        f, g, hf = acts[d]
-        xw = L.projections(d) + L.b[d, 4 * H:]
-        rt = L.r[d].T
-        pi, po, pf = (peep[d, :H], peep[d, H:2 * H], peep[d, 2 * H:]) if peep is not None else (None,) * 3
-        h, c = L.initial[0][d], L.initial[1][d]
-        y = [None] * L.seq
-        for t, m in L.steps(d):
-            gates = xw[t] + h @ rt                  # i, o, f, c
-            gi, go, gf, gc = (gates[:, k * H:(k + 1) * H] for k in range(4))
-            if pi is not None:
-                gi, gf = gi + pi * c, gf + pf * c
-            i = f(_clip(gi, clip))
-            fg = 1 - i if input_forget else f(_clip(gf, clip))
-            c_new = fg * c + i * g(_clip(gc, clip))
-            if po is not None:
-                go = go + po * c_new
-            h_new = f(_clip(go, clip)) * hf(c_new)
-            h, c = _keep(m, h_new, h), _keep(m, c_new, c)
-            y[t] = h
-        ys.append(torch.stack(y) if L.seq else torch.zeros((0, L.batch, H), dtype=L.ct, device=x.device))
-        hs.append(h)
-        cs.append(c)
-    return L.outputs(ys, [hs, cs])
+    return lstm_layer(L, acts, clip, peep, input_forget)

@@ -13,6 +13,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ...ops.tensor_layout import depth_to_space_plan, space_to_depth_plan
 from .._registry import rule
 from ._common import axes_list, ints, norm_axis, scalar, torch_dtype
 
@@ -91,22 +92,14 @@ def tile(x, repeats):
 
 @rule("DepthToSpace", 1)
 def depth_to_space(x, *, blocksize, mode="DCR"):
-    b, c, h, w = x.shape
-    s = blocksize
-    if mode == "DCR":
-        y = x.reshape(b, s, s, c // (s * s), h, w).permute(0, 3, 4, 1, 5, 2)
-    else:
-        y = x.reshape(b, c // (s * s), s, s, h, w).permute(0, 1, 4, 2, 5, 3)
-    return y.reshape(b, c // (s * s), h * s, w * s)
+    blocks, perm, out = depth_to_space_plan(tuple(x.shape), blocksize, mode)
+    return x.reshape(blocks).permute(perm).reshape(out)
 
 
 @rule("SpaceToDepth", 1)
 def space_to_depth(x, *, blocksize, mode="DCR"):
-    b, c, h, w = x.shape
-    s = blocksize
-    y = x.reshape(b, c, h // s, s, w // s, s)
-    y = y.permute(0, 3, 5, 1, 2, 4) if mode == "DCR" else y.permute(0, 1, 3, 5, 2, 4)
-    return y.reshape(b, c * s * s, h // s, w // s)
+    blocks, perm, out = space_to_depth_plan(tuple(x.shape), blocksize, mode)
+    return x.reshape(blocks).permute(perm).reshape(out)
 
 
 # ------------------------------------------------------------------ joining and splitting
