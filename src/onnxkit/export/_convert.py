@@ -115,7 +115,7 @@ class Converter:
         hit = self._cached(key)
         if hit is not None:
             return hit
-        s = self.ctx.op("Shape", v)
+        s = self.ctx.o.Shape(v)
         s.type = TensorType(DataType.INT64, [len(v.shape) if v.shape is not None else None])
         return self._store(key, s)
 
@@ -124,8 +124,8 @@ class Converter:
         hit = self._cached(key)
         if hit is not None:
             return hit
-        d = self.ctx.op("Shape", v, start=i, end=i + 1)
-        d = self.ctx.op("Squeeze", d, self.ctx.axes([0]))
+        d = self.ctx.o.Shape(v, start=i, end=i + 1)
+        d = self.ctx.o.Squeeze(d, self.ctx.axes([0]))
         d.type = TensorType(DataType.INT64, [])
         return self._store(key, d)
 
@@ -134,7 +134,7 @@ class Converter:
         hit = self._cached(key)
         if hit is not None:
             return hit
-        u = self.ctx.op("Unsqueeze", v, self.ctx.axes([0]))
+        u = self.ctx.o.Unsqueeze(v, self.ctx.axes([0]))
         u.type = TensorType(DataType.INT64, [1])
         return self._store(key, u)
 
@@ -323,7 +323,7 @@ class Converter:
                     f"({ta} and {tb}); ONNX If needs the same element type and rank on both sides",
                     source=src)
         if cond.shape is None or len(cond.shape) != 0:
-            cond = self.ctx.op("Reshape", cond, self.ctx.const(np.array([], np.int64)))
+            cond = self.ctx.o.Reshape(cond, self.ctx.const(np.array([], np.int64)))
         outs = self.builder.node("If", cond, then_branch=then_b, else_branch=else_b, outputs=len(pairs))
         outs = [outs] if isinstance(outs, Value) else list(outs)
         outs[0].producer().metadata_props["source"] = src or ""
@@ -464,7 +464,7 @@ def _no_rule(n: fx.Node) -> ExportError:
         f"no conversion rule for {name}"
         + (f", called at {src}" if src else "")
         + f"; add one: `@onnxkit.export.conversion_rule({ref})` on a function "
-        "`def rule(ctx, *args, **kwargs)` that adds ONNX nodes with ctx.op(...) and returns "
+        "`def rule(ctx, *args, **kwargs)` that adds ONNX nodes with ctx.o.<Op>(...) and returns "
         "the output value(s)", source=src)
 
 

@@ -175,7 +175,8 @@ class _Emitter:
         self.conv, self.ctx, self.inputs, self.trace = conv, conv.ctx, inputs, trace
 
     def op(self, op_type: str, *ins: Any, dt: DataType = DataType.DOUBLE, **attrs: Any) -> Value:
-        out = self.ctx.op(op_type, *ins, **attrs)
+        # the op names come from the sympy expression (Floor, Ceil, ...): typed through ctx.o
+        out = getattr(self.ctx.o, op_type)(*ins, **attrs)
         out.type = TensorType(dt, [])
         return out
 
@@ -274,15 +275,15 @@ def apply(conv: Any, guards: list[Guard], inputs: list[Any]) -> None:
         oks.append(ok)
     ok = oks[0]
     for x in oks[1:]:
-        ok = ctx.op("And", ok, x)
+        ok = ctx.o.And(ok, x)
         ok.type = TensorType(DataType.BOOL, [])
-    index = ctx.op("Cast", ctx.op("Not", ok), to=int(DataType.INT64))
+    index = ctx.o.Cast(ctx.o.Not(ok), to=int(DataType.INT64))
     index.type = TensorType(DataType.INT64, [])
     text = "; ".join(g.text for g in guards)
     for v in list(graph.inputs):
         if not readers[id(v)]:
             continue
-        u = ctx.op("Unsqueeze", v, ctx.axes([0]))
+        u = ctx.o.Unsqueeze(v, ctx.axes([0]))
         checked = conv.builder.node("Gather", u, index, axis=0, name=f"onnxkit_size_guard_{v.name}")
         checked.type = v.type
         checked.producer().metadata_props["onnxkit.size_guards"] = text

@@ -12,16 +12,18 @@ of them for ops with several outputs; a Python number for a size that is known).
 >>> from onnxkit.export import conversion_rule
 >>> @conversion_rule(torch.ops.aten.hardswish.default)      # doctest: +SKIP
 ... def hardswish(ctx, x):
-...     return ctx.op("HardSwish", x)
+...     return ctx.o.HardSwish(x)
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import numpy as np
 import torch
 
+from .._generated_ops import AiOnnxOps
 from ..ir import DataType, TensorType, Value
 from ._errors import ExportError
 
@@ -96,6 +98,13 @@ class Ctx:
     def __init__(self, converter: Any) -> None:
         self._conv = converter
         self.node: Any = None  # the torch.fx.Node being converted
+        #: the typed op constructors (``ctx.o.Gemm(a, b, transB=1)``): the builder's
+        #: generated :class:`~onnxkit._generated_ops.AiOnnxOps` methods (unknown
+        #: attributes, missing or extra inputs raise at the call), whose nodes are
+        #: checked once more against the schema in force at the export opset, get
+        #: Python numbers as constants and are tagged with the user's source line
+        #: (as :meth:`op`'s)
+        self.o: AiOnnxOps = AiOnnxOps(_RuleNodes(self), "")  # type: ignore[arg-type]
 
     # ------------------------------------------------------------ context
     @property
@@ -134,10 +143,17 @@ class Ctx:
 
     # ------------------------------------------------------------ nodes
     def op(self, op_type: str, *inputs: Any, outputs: int = 1, domain: str = "", **attrs: Any) -> Any:
-        """Add a node (``GraphBuilder.node``), tagged with the user's source line."""
+        """Add a node (``GraphBuilder.node``), tagged with the user's source line.
+
+        Untyped: the rules use :attr:`o` (``ctx.o.Gemm(...)``) for the standard
+        domain and keep this for other domains (custom ops)."""
+        return self._node(op_type, inputs, outputs, domain, None, attrs)
+
+    def _node(self, op_type: str, inputs: Any, outputs: Any, domain: str, name: str | None,
+              attrs: dict[str, Any]) -> Any:
         ins = [self.const(x) if isinstance(x, (bool, int, float)) and not isinstance(x, Value) else x
                for x in inputs]
-        out = self.b.node(op_type, *ins, outputs=outputs, domain=domain, **attrs)
+        out = self.b.node(op_type, *ins, outputs=outputs, domain=domain, name=name, attributes=attrs)
         n = (out if isinstance(out, Value) else out[0]).producer()
         src = self.node.meta.get("onnxkit_src") if self.node is not None else None
         if src:
@@ -229,6 +245,49 @@ class Ctx:
 
     def axes(self, dims: Any) -> Value:
         return self.const(np.array(list(dims), np.int64))
+
+
+class _RuleNodes:
+    """What :attr:`Ctx.o` sees as its builder: its ``node`` checks the node
+    against the schema of the op in force at the export opset (the generated
+    methods follow each op's latest version), then adds it through
+    :meth:`Ctx._node` (constants, source line) to the ctx's current builder."""
+
+    __slots__ = ("_ctx",)
+
+    def __init__(self, ctx: Ctx) -> None:
+        self._ctx = ctx
+
+    def node(self, op_type: str, *inputs: Any, domain: str = "", outputs: Any = 1,
+             name: str | None = None, attributes: dict[str, Any] | None = None, **more: Any) -> Any:
+        # ``more``: a name AiOnnxOps has no method for (``getattr(ctx.o, "Typo")``)
+        # comes here untyped, with its attributes as keywords; the check refuses it
+        ctx = self._ctx
+        attrs = {**(attributes or {}), **more}
+        problem = _pinned_problem(op_type, domain, ctx.opset, len(inputs), tuple(attrs))
+        if problem:
+            raise ctx.error(f"internal: a conversion rule built {problem}")
+        return ctx._node(op_type, inputs, outputs, domain, name, attrs)
+
+
+@functools.lru_cache(maxsize=None)
+def _pinned_problem(op_type: str, domain: str, opset: int, n_inputs: int,
+                    attrs: tuple[str, ...]) -> str | None:
+    """What is wrong with a node of ``op_type`` with ``n_inputs`` inputs and
+    attributes ``attrs`` at ``opset`` (None: nothing)."""
+    from ..defs import get_schema
+
+    s = get_schema(op_type, opset, domain)
+    if s is None:
+        return f"{op_type}, which opset {opset} does not have"
+    unknown = [a for a in attrs if a not in s.attributes]
+    if unknown:
+        return (f"{op_type} with attribute {unknown[0]!r}, which its version {s.since_version} "
+                f"(opset {opset}) does not have")
+    if not s.min_input <= n_inputs <= s.max_input:
+        return (f"{op_type} with {n_inputs} inputs; its version {s.since_version} (opset {opset}) "
+                f"takes {s.min_input} to {s.max_input}")
+    return None
 
 
 def _as_datatype(dtype: Any) -> DataType:

@@ -11,9 +11,9 @@ from ._util import aten
 
 def _fill(ctx, shape_value, value, dt: DataType):
     if isinstance(value, Value):
-        return ctx.op("Expand", ctx.cast(value, dt), shape_value)
+        return ctx.o.Expand(ctx.cast(value, dt), shape_value)
     arr = np.array([value], dtype=dt.numpy_dtype)
-    return ctx.op("ConstantOfShape", shape_value, value=Tensor(arr))
+    return ctx.o.ConstantOfShape(shape_value, value=Tensor(arr))
 
 
 @conversion_rule(aten.full.default, aten.full.names if hasattr(aten.full, "names") else aten.full.default)
@@ -69,7 +69,7 @@ def fill(ctx, x, value):
 def scalar_tensor(ctx, value, **kwargs):
     dt = ctx.out_dtype()
     if isinstance(value, Value):
-        return ctx.cast(ctx.op("Reshape", value, ctx.const([], DataType.INT64)), dt)
+        return ctx.cast(ctx.o.Reshape(value, ctx.const([], DataType.INT64)), dt)
     return ctx.const(np.array(value, dtype=dt.numpy_dtype))
 
 
@@ -87,7 +87,7 @@ def arange(ctx, *args, **kwargs):
     if not any(isinstance(v, Value) for v in (start, end, step)):
         return ctx.const(np.arange(start, end, step, dtype=dt.numpy_dtype))
     compute = dt if dt in (DataType.INT64, DataType.INT32, DataType.FLOAT, DataType.DOUBLE) else DataType.INT64
-    out = ctx.op("Range", ctx.cast(start, compute), ctx.cast(end, compute), ctx.cast(step, compute))
+    out = ctx.o.Range(ctx.cast(start, compute), ctx.cast(end, compute), ctx.cast(step, compute))
     return ctx.cast(ctx.typed(out, compute, [None]), dt)
 
 

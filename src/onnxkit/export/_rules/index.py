@@ -9,17 +9,17 @@ from ._util import aten, norm_dim
 
 @conversion_rule(aten.embedding.default)
 def embedding(ctx, weight, ids, padding_idx=-1, scale_grad_by_freq=False, sparse=False):
-    return ctx.op("Gather", weight, ids, axis=0)
+    return ctx.o.Gather(weight, ids, axis=0)
 
 
 @conversion_rule(aten.index_select.default)
 def index_select(ctx, x, dim, index):
-    return ctx.op("Gather", x, index, axis=norm_dim(dim, ctx.rank(x)))
+    return ctx.o.Gather(x, index, axis=norm_dim(dim, ctx.rank(x)))
 
 
 @conversion_rule(aten.gather.default)
 def gather(ctx, x, dim, index, sparse_grad=False):
-    return ctx.op("GatherElements", x, index, axis=norm_dim(dim, ctx.rank(x)))
+    return ctx.o.GatherElements(x, index, axis=norm_dim(dim, ctx.rank(x)))
 
 
 def _index_parts(ctx, indices):
@@ -49,19 +49,19 @@ def _bool_mask(ctx, x, indices):
     mask = indices[p]
     k, r = metas[p].dim(), ctx.rank(x)
     perm = list(range(p, p + k)) + [d for d in range(r) if not p <= d < p + k]
-    xt = x if perm == list(range(r)) else ctx.op("Transpose", x, perm=perm)
-    pos = ctx.op("Transpose", ctx.op("NonZero", mask), perm=[1, 0])
-    out = ctx.op("GatherND", xt, pos)  # [N, the other dims in order]
+    xt = x if perm == list(range(r)) else ctx.o.Transpose(x, perm=perm)
+    pos = ctx.o.Transpose(ctx.o.NonZero(mask), perm=[1, 0])
+    out = ctx.o.GatherND(xt, pos)  # [N, the other dims in order]
     if p > 0:
         rest = r - k
-        out = ctx.op("Transpose", out, perm=list(range(1, p + 1)) + [0] + list(range(p + 1, rest + 1)))
+        out = ctx.o.Transpose(out, perm=list(range(1, p + 1)) + [0] + list(range(p + 1, rest + 1)))
     return out
 
 
 @conversion_rule(aten.nonzero.default)
 def nonzero(ctx, x):
     """``torch.nonzero``: [N, rank] int64 positions (ONNX NonZero is [rank, N])."""
-    return ctx.op("Transpose", ctx.op("NonZero", x), perm=[1, 0])
+    return ctx.o.Transpose(ctx.o.NonZero(x), perm=[1, 0])
 
 
 @conversion_rule(aten.index.Tensor, aten._unsafe_index.Tensor)
@@ -72,27 +72,27 @@ def index(ctx, x, indices):
         return masked
     used = _index_parts(ctx, indices)
     if len(used) == 1:
-        return ctx.op("Gather", x, indices[used[0]], axis=used[0])
+        return ctx.o.Gather(x, indices[used[0]], axis=used[0])
     adjacent = used == list(range(used[0], used[0] + len(used)))
     first = used[0]
     # move the indexed dims to the front, GatherND over them
     perm = used + [d for d in range(r) if d not in used]
-    xt = x if perm == list(range(r)) else ctx.op("Transpose", x, perm=perm)
+    xt = x if perm == list(range(r)) else ctx.o.Transpose(x, perm=perm)
     idx = [ctx.cast(indices[i], DataType.INT64) for i in used]
     # broadcast the index tensors to one shape
     shape = None
     for ix in idx:
         s = ctx.shape(ix)
-        shape = s if shape is None else ctx.op("Max", _pad_shape(ctx, shape, s), _pad_shape(ctx, s, shape))
-    bidx = [ctx.op("Unsqueeze", ctx.op("Expand", ix, shape), ctx.axes([-1])) for ix in idx]
-    stacked = ctx.op("Concat", *bidx, axis=-1)
-    out = ctx.op("GatherND", xt, stacked)
+        shape = s if shape is None else ctx.o.Max(_pad_shape(ctx, shape, s), _pad_shape(ctx, s, shape))
+    bidx = [ctx.o.Unsqueeze(ctx.o.Expand(ix, shape), ctx.axes([-1])) for ix in idx]
+    stacked = ctx.o.Concat(*bidx, axis=-1)
+    out = ctx.o.GatherND(xt, stacked)
     if adjacent and first > 0:
         # PyTorch keeps the broadcast index dims where the indexed dims were
         n_idx = ctx.out_rank() - (r - len(used))
         rest = list(range(n_idx, ctx.out_rank()))
         perm2 = rest[:first] + list(range(n_idx)) + rest[first:]
-        out = ctx.op("Transpose", out, perm=perm2)
+        out = ctx.o.Transpose(out, perm=perm2)
     return out
 
 
@@ -100,7 +100,7 @@ def _pad_shape(ctx, s, other):
     # shapes of different ranks: left-pad the shorter with ones (rank known statically)
     rs, ro = s.shape[0] if s.shape else None, other.shape[0] if other.shape else None
     if isinstance(rs, int) and isinstance(ro, int) and rs < ro:
-        return ctx.op("Concat", ctx.ints([1] * (ro - rs)), s, axis=0)
+        return ctx.o.Concat(ctx.ints([1] * (ro - rs)), s, axis=0)
     return s
 
 
@@ -116,19 +116,19 @@ def index_put(ctx, x, indices, values, accumulate=False):
     dt = ctx.out_dtype()
     idx = [ctx.cast(indices[i], DataType.INT64) for i in used]
     # negative indices count from the end (ScatterND wants them in range)
-    idx = [ctx.op("Where", ctx.op("Less", ix, ctx.int_scalar(0)),
-                  ctx.op("Add", ix, ctx.int_scalar(ctx.dim(x, i))), ix) for i, ix in zip(used, idx)]
+    idx = [ctx.o.Where(ctx.o.Less(ix, ctx.int_scalar(0)),
+                  ctx.o.Add(ix, ctx.int_scalar(ctx.dim(x, i))), ix) for i, ix in zip(used, idx)]
     shape = None
     for ix in idx:
         s = ctx.shape(ix)
-        shape = s if shape is None else ctx.op("Max", _pad_shape(ctx, shape, s), _pad_shape(ctx, s, shape))
-    bidx = [ctx.op("Unsqueeze", ctx.op("Expand", ix, shape), ctx.axes([-1])) for ix in idx]
-    stacked = ctx.op("Concat", *bidx, axis=-1) if len(bidx) > 1 else bidx[0]
+        shape = s if shape is None else ctx.o.Max(_pad_shape(ctx, shape, s), _pad_shape(ctx, s, shape))
+    bidx = [ctx.o.Unsqueeze(ctx.o.Expand(ix, shape), ctx.axes([-1])) for ix in idx]
+    stacked = ctx.o.Concat(*bidx, axis=-1) if len(bidx) > 1 else bidx[0]
     # values broadcast to index shape + remaining dims of x
-    rest = ctx.op("Slice", ctx.shape(x), ctx.ints([len(used)]), ctx.ints([r]), ctx.axes([0]))
-    upd_shape = ctx.op("Concat", shape, rest, axis=0)
-    upd = ctx.op("Expand", ctx.cast(values, dt), upd_shape)
-    return ctx.op("ScatterND", x, stacked, upd, reduction="add" if accumulate else None)
+    rest = ctx.o.Slice(ctx.shape(x), ctx.ints([len(used)]), ctx.ints([r]), ctx.axes([0]))
+    upd_shape = ctx.o.Concat(shape, rest, axis=0)
+    upd = ctx.o.Expand(ctx.cast(values, dt), upd_shape)
+    return ctx.o.ScatterND(x, stacked, upd, reduction="add" if accumulate else None)
 
 
 def _mask_put(ctx, x, indices, values, accumulate):
@@ -149,26 +149,26 @@ def _mask_put(ctx, x, indices, values, accumulate):
                         "torch.where(mask, new, x)")
     mask = indices[0]
     if r > k:
-        mask = ctx.op("Unsqueeze", mask, ctx.axes(range(k, r)))
+        mask = ctx.o.Unsqueeze(mask, ctx.axes(range(k, r)))
     dt = ctx.out_dtype()
     v = ctx.cast(values, dt)
     if accumulate:
-        v = ctx.op("Add", x, v)
-    return ctx.op("Where", mask, v, x)
+        v = ctx.o.Add(x, v)
+    return ctx.o.Where(mask, v, x)
 
 
 @conversion_rule(aten.scatter.src, aten.scatter.value)
 def scatter(ctx, x, dim, index, src, reduce=None):
     dt = ctx.out_dtype()
     if not isinstance(src, Value):
-        src = ctx.op("Expand", ctx.cast(src, dt), ctx.shape(index))
+        src = ctx.o.Expand(ctx.cast(src, dt), ctx.shape(index))
     red = {None: None, "add": "add", "multiply": "mul"}[reduce]
-    return ctx.op("ScatterElements", x, index, ctx.cast(src, dt), axis=norm_dim(dim, ctx.rank(x)), reduction=red)
+    return ctx.o.ScatterElements(x, index, ctx.cast(src, dt), axis=norm_dim(dim, ctx.rank(x)), reduction=red)
 
 
 @conversion_rule(aten.scatter_add.default)
 def scatter_add(ctx, x, dim, index, src):
-    return ctx.op("ScatterElements", x, index, src, axis=norm_dim(dim, ctx.rank(x)), reduction="add")
+    return ctx.o.ScatterElements(x, index, src, axis=norm_dim(dim, ctx.rank(x)), reduction="add")
 
 
 @conversion_rule(aten.scatter_reduce.two)
@@ -178,7 +178,7 @@ def scatter_reduce(ctx, x, dim, index, src, reduce, include_self=True):
     red = {"sum": "add", "prod": "mul", "amax": "max", "amin": "min"}.get(reduce)
     if red is None:
         raise ctx.error(f"scatter_reduce(reduce={reduce!r}) is not supported yet")
-    return ctx.op("ScatterElements", x, index, src, axis=norm_dim(dim, ctx.rank(x)), reduction=red)
+    return ctx.o.ScatterElements(x, index, src, axis=norm_dim(dim, ctx.rank(x)), reduction=red)
 
 
 @conversion_rule(aten.slice_scatter.default)
@@ -189,21 +189,21 @@ def slice_scatter(ctx, x, src, dim=0, start=None, end=None, step=1):
     n = ctx.dim(src, d)
     start = 0 if start is None else start
     if isinstance(start, int) and start < 0:
-        start = ctx.typed(ctx.op("Add", ctx.int_scalar(start), ctx.int_scalar(ctx.dim(x, d))), DataType.INT64, [])
-    rng = ctx.op("Range", ctx.int_scalar(0), ctx.int_scalar(n), ctx.int_scalar(1))
-    pos = ctx.op("Add", ctx.op("Mul", rng, ctx.int_scalar(step)), ctx.int_scalar(start))
+        start = ctx.typed(ctx.o.Add(ctx.int_scalar(start), ctx.int_scalar(ctx.dim(x, d))), DataType.INT64, [])
+    rng = ctx.o.Range(ctx.int_scalar(0), ctx.int_scalar(n), ctx.int_scalar(1))
+    pos = ctx.o.Add(ctx.o.Mul(rng, ctx.int_scalar(step)), ctx.int_scalar(start))
     shape_v = ctx.ints([-1 if i == d else 1 for i in range(r)])
-    pos = ctx.op("Reshape", pos, shape_v)
-    idx = ctx.op("Expand", pos, ctx.shape(src))
-    return ctx.op("ScatterElements", x, idx, ctx.cast(src, ctx.out_dtype()), axis=d)
+    pos = ctx.o.Reshape(pos, shape_v)
+    idx = ctx.o.Expand(pos, ctx.shape(src))
+    return ctx.o.ScatterElements(x, idx, ctx.cast(src, ctx.out_dtype()), axis=d)
 
 
 @conversion_rule(aten.select_scatter.default)
 def select_scatter(ctx, x, src, dim, index):
     r = ctx.rank(x)
     d = norm_dim(dim, r)
-    src = ctx.op("Unsqueeze", src, ctx.axes([d]))
+    src = ctx.o.Unsqueeze(src, ctx.axes([d]))
     if isinstance(index, int) and index < 0:
-        index = ctx.typed(ctx.op("Add", ctx.int_scalar(index), ctx.int_scalar(ctx.dim(x, d))), DataType.INT64, [])
-    idx = ctx.op("Expand", ctx.op("Reshape", ctx.int_scalar(index), ctx.ints([1] * r)), ctx.shape(src))
-    return ctx.op("ScatterElements", x, idx, ctx.cast(src, ctx.out_dtype()), axis=d)
+        index = ctx.typed(ctx.o.Add(ctx.int_scalar(index), ctx.int_scalar(ctx.dim(x, d))), DataType.INT64, [])
+    idx = ctx.o.Expand(ctx.o.Reshape(ctx.int_scalar(index), ctx.ints([1] * r)), ctx.shape(src))
+    return ctx.o.ScatterElements(x, idx, ctx.cast(src, ctx.out_dtype()), axis=d)

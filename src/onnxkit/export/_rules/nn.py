@@ -14,33 +14,33 @@ from ._util import aten, norm_dim
 
 @conversion_rule(aten.mm.default, aten.bmm.default, aten.matmul.default)
 def mm(ctx, a, b):
-    return ctx.op("MatMul", a, b)
+    return ctx.o.MatMul(a, b)
 
 
 @conversion_rule(aten.addmm.default)
 def addmm(ctx, bias, a, b, beta=1, alpha=1):
     if beta == 1 and alpha == 1:
-        return ctx.op("Add", ctx.op("MatMul", a, b), bias)
-    return ctx.op("Gemm", a, b, bias, alpha=float(alpha), beta=float(beta))
+        return ctx.o.Add(ctx.o.MatMul(a, b), bias)
+    return ctx.o.Gemm(a, b, bias, alpha=float(alpha), beta=float(beta))
 
 
 @conversion_rule(aten.baddbmm.default)
 def baddbmm(ctx, bias, a, b, beta=1, alpha=1):
     dt = ctx.out_dtype()
-    p = ctx.op("MatMul", a, b)
+    p = ctx.o.MatMul(a, b)
     if alpha != 1:
-        p = ctx.op("Mul", p, ctx.const(float(alpha), dt))
+        p = ctx.o.Mul(p, ctx.const(float(alpha), dt))
     if beta == 0:
         return p
     if beta != 1:
-        bias = ctx.op("Mul", bias, ctx.const(float(beta), dt))
-    return ctx.op("Add", p, bias)
+        bias = ctx.o.Mul(bias, ctx.const(float(beta), dt))
+    return ctx.o.Add(p, bias)
 
 
 @conversion_rule(aten.linear.default, _custom_ops.linear)
 def linear(ctx, x, w, b=None):
-    y = ctx.op("MatMul", x, ctx.op("Transpose", w, perm=[1, 0]))
-    return y if b is None else ctx.op("Add", y, b)
+    y = ctx.o.MatMul(x, ctx.o.Transpose(w, perm=[1, 0]))
+    return y if b is None else ctx.o.Add(y, b)
 
 
 @conversion_rule(_custom_ops.sdpa)
@@ -59,32 +59,32 @@ def sdpa(ctx, q, k, v, attn_mask, is_causal, scale, enable_gqa=False):
         scale = 1.0 / math.sqrt(ctx.arg_meta(0).shape[-1])
     root = ctx.const(math.sqrt(scale), dt)
     perm = list(range(r - 2)) + [r - 1, r - 2]
-    kt = ctx.op("Mul", ctx.op("Transpose", k, perm=perm), root)
-    scores = ctx.op("MatMul", ctx.op("Mul", q, root), kt)
+    kt = ctx.o.Mul(ctx.o.Transpose(k, perm=perm), root)
+    scores = ctx.o.MatMul(ctx.o.Mul(q, root), kt)
     ninf = ctx.const(float("-inf"), dt)
     zero = ctx.const(0.0, dt)
     if is_causal:
         lq, lk = ctx.dim(q, -2), ctx.dim(k, -2)
-        ones = ctx.op("ConstantOfShape", ctx.ints([lq, lk]), value=np.ones([1], np.bool_))
-        attn_mask = ctx.op("Trilu", ones, upper=0)
+        ones = ctx.o.ConstantOfShape(ctx.ints([lq, lk]), value=np.ones([1], np.bool_))
+        attn_mask = ctx.o.Trilu(ones, upper=0)
         ctx.typed(attn_mask, DataType.BOOL, [None, None])
     if attn_mask is not None:
         if ctx.dtype(attn_mask) == DataType.BOOL:
-            attn_mask = ctx.op("Where", attn_mask, zero, ninf)
-        scores = ctx.op("Add", scores, attn_mask)
-    p = ctx.op("Softmax", scores, axis=-1)
+            attn_mask = ctx.o.Where(attn_mask, zero, ninf)
+        scores = ctx.o.Add(scores, attn_mask)
+    p = ctx.o.Softmax(scores, axis=-1)
     if attn_mask is not None and not is_causal:  # a causal mask leaves every row a key
-        dead = ctx.op("Equal", ctx.op("ReduceMax", scores, ctx.axes([-1]), keepdims=1), ninf)
-        p = ctx.op("Where", dead, zero, p)
-    return ctx.op("MatMul", p, v)
+        dead = ctx.o.Equal(ctx.o.ReduceMax(scores, ctx.axes([-1]), keepdims=1), ninf)
+        p = ctx.o.Where(dead, zero, p)
+    return ctx.o.MatMul(p, v)
 
 
 def _repeat_heads(ctx, x, n, heads, e):
     """(..., H, S, E) -> (..., H * n, S, E), each head repeated n times in place."""
     r = ctx.rank(x)
-    x = ctx.op("Unsqueeze", x, ctx.axes([r - 2]))
-    x = ctx.op("Expand", x, ctx.ints([1] * (r - 2) + [n, 1, 1]))
-    return ctx.op("Reshape", x, ctx.ints([0] * (r - 3) + [heads, -1, e]))
+    x = ctx.o.Unsqueeze(x, ctx.axes([r - 2]))
+    x = ctx.o.Expand(x, ctx.ints([1] * (r - 2) + [n, 1, 1]))
+    return ctx.o.Reshape(x, ctx.ints([0] * (r - 3) + [heads, -1, e]))
 
 
 @conversion_rule(aten.convolution.default, aten._convolution.default)
@@ -100,8 +100,8 @@ def convolution(ctx, x, w, b, stride, padding, dilation, transposed, output_padd
         op = list(output_padding) * (nd if len(output_padding) == 1 else 1)
         if any(op):
             attrs["output_padding"] = op
-        return ctx.op("ConvTranspose", x, w, b, **attrs)
-    return ctx.op("Conv", x, w, b, **attrs)
+        return ctx.o.ConvTranspose(x, w, b, **attrs)
+    return ctx.o.Conv(x, w, b, **attrs)
 
 
 def _channel_param(ctx, v, c, fill, dt):
@@ -118,7 +118,7 @@ def batch_norm_inference(ctx, x, w, b, mean, var, momentum, eps):
     c = ctx.arg_meta(0).shape[1]
     w = _channel_param(ctx, w, c, 1.0, dt)
     b = _channel_param(ctx, b, c, 0.0, dt)
-    y = ctx.op("BatchNormalization", x, w, b, mean, var, epsilon=float(eps))
+    y = ctx.o.BatchNormalization(x, w, b, mean, var, epsilon=float(eps))
     return y, None, None
 
 
@@ -143,7 +143,7 @@ def layer_norm(ctx, x, normalized_shape, w, b, eps):
             raise ctx.error("layer_norm without weight over a symbolic shape")
     if w is None:
         w = ctx.const(np.ones(list(normalized_shape), dtype=dt.numpy_dtype))
-    y = ctx.op("LayerNormalization", x, w, b, axis=-n, epsilon=float(eps))
+    y = ctx.o.LayerNormalization(x, w, b, axis=-n, epsilon=float(eps))
     return y, None, None
 
 
@@ -151,30 +151,30 @@ def layer_norm(ctx, x, normalized_shape, w, b, eps):
 def group_norm(ctx, x, w, b, N, C, HxW, groups, eps):
     dt = ctx.dtype(x)
     r = ctx.rank(x)
-    xs = ctx.op("Reshape", x, ctx.ints([0, int(groups), -1]))
-    mean = ctx.op("ReduceMean", xs, ctx.axes([2]), keepdims=1)
-    dev = ctx.op("Sub", xs, mean)
-    var = ctx.op("ReduceMean", ctx.op("Mul", dev, dev), ctx.axes([2]), keepdims=1)
-    y = ctx.op("Div", dev, ctx.op("Sqrt", ctx.op("Add", var, ctx.const(float(eps), dt))))
-    y = ctx.op("Reshape", y, ctx.shape(x))
+    xs = ctx.o.Reshape(x, ctx.ints([0, int(groups), -1]))
+    mean = ctx.o.ReduceMean(xs, ctx.axes([2]), keepdims=1)
+    dev = ctx.o.Sub(xs, mean)
+    var = ctx.o.ReduceMean(ctx.o.Mul(dev, dev), ctx.axes([2]), keepdims=1)
+    y = ctx.o.Div(dev, ctx.o.Sqrt(ctx.o.Add(var, ctx.const(float(eps), dt))))
+    y = ctx.o.Reshape(y, ctx.shape(x))
     cshape = ctx.ints([-1] + [1] * (r - 2))
     if w is not None:
-        y = ctx.op("Mul", y, ctx.op("Reshape", w, cshape))
+        y = ctx.o.Mul(y, ctx.o.Reshape(w, cshape))
     if b is not None:
-        y = ctx.op("Add", y, ctx.op("Reshape", b, cshape))
+        y = ctx.o.Add(y, ctx.o.Reshape(b, cshape))
     return y, None, None
 
 
 @conversion_rule(aten._softmax.default, aten.softmax.int)
 def softmax(ctx, x, dim, half_to_float=False):
     dt = ctx.out_dtype()
-    return ctx.op("Softmax", ctx.cast(x, dt), axis=norm_dim(dim, ctx.rank(x)))
+    return ctx.o.Softmax(ctx.cast(x, dt), axis=norm_dim(dim, ctx.rank(x)))
 
 
 @conversion_rule(aten._log_softmax.default, aten.log_softmax.int)
 def log_softmax(ctx, x, dim, half_to_float=False):
     dt = ctx.out_dtype()
-    return ctx.op("LogSoftmax", ctx.cast(x, dt), axis=norm_dim(dim, ctx.rank(x)))
+    return ctx.o.LogSoftmax(ctx.cast(x, dt), axis=norm_dim(dim, ctx.rank(x)))
 
 
 def _pool_attrs(nd, kernel, stride, padding, dilation=None, ceil_mode=False):
@@ -192,13 +192,13 @@ def _pool_attrs(nd, kernel, stride, padding, dilation=None, ceil_mode=False):
                  aten.max_pool3d_with_indices.default)
 def max_pool_with_indices(ctx, x, kernel, stride=(), padding=(0,), dilation=(1,), ceil_mode=False):
     nd = ctx.rank(x) - 2
-    y = ctx.op("MaxPool", x, **_pool_attrs(nd, kernel, stride, padding, dilation, ceil_mode))
+    y = ctx.o.MaxPool(x, **_pool_attrs(nd, kernel, stride, padding, dilation, ceil_mode))
     return y, None
 
 
 @conversion_rule(aten.max_pool2d.default)
 def max_pool(ctx, x, kernel, stride=(), padding=(0,), dilation=(1,), ceil_mode=False):
-    return ctx.op("MaxPool", x, **_pool_attrs(ctx.rank(x) - 2, kernel, stride, padding, dilation, ceil_mode))
+    return ctx.o.MaxPool(x, **_pool_attrs(ctx.rank(x) - 2, kernel, stride, padding, dilation, ceil_mode))
 
 
 @conversion_rule(aten.avg_pool2d.default, aten.avg_pool1d.default, aten.avg_pool3d.default)
@@ -207,25 +207,25 @@ def avg_pool(ctx, x, kernel, stride=(), padding=(0,), ceil_mode=False, count_inc
     if divisor_override is not None:
         raise ctx.error("avg_pool with divisor_override is not supported yet")
     attrs = _pool_attrs(ctx.rank(x) - 2, kernel, stride, padding, None, ceil_mode)
-    return ctx.op("AveragePool", x, count_include_pad=int(count_include_pad), **attrs)
+    return ctx.o.AveragePool(x, count_include_pad=int(count_include_pad), **attrs)
 
 
 @conversion_rule(aten._adaptive_avg_pool2d.default, aten.adaptive_avg_pool2d.default,
                  aten._adaptive_avg_pool1d.default if hasattr(aten, "_adaptive_avg_pool1d") else aten.adaptive_avg_pool1d.default)
 def adaptive_avg_pool(ctx, x, output_size):
     if all(o == 1 for o in output_size):
-        return ctx.op("GlobalAveragePool", x)
+        return ctx.o.GlobalAveragePool(x)
     shape = ctx.arg_meta(0).shape[2:]
     if all(isinstance(s, int) and s % o == 0 for s, o in zip(shape, output_size)):
         k = [s // o for s, o in zip(shape, output_size)]
-        return ctx.op("AveragePool", x, kernel_shape=k, strides=k)
+        return ctx.o.AveragePool(x, kernel_shape=k, strides=k)
     raise ctx.error("adaptive average pooling to a size that does not divide the input "
                     "(or over symbolic sizes) is not supported yet")
 
 
 def _resize(ctx, x, output_size, scales, mode, align_corners=False):
     if output_size is not None:
-        sizes = ctx.op("Concat", ctx.op("Slice", ctx.shape(x), ctx.ints([0]), ctx.ints([2]), ctx.axes([0])),
+        sizes = ctx.o.Concat(ctx.o.Slice(ctx.shape(x), ctx.ints([0]), ctx.ints([2]), ctx.axes([0])),
                        ctx.ints(output_size), axis=0)
         scales_v = None
     else:
@@ -236,7 +236,7 @@ def _resize(ctx, x, output_size, scales, mode, align_corners=False):
     else:
         attrs = dict(mode="linear", coordinate_transformation_mode="align_corners" if align_corners
                      else "pytorch_half_pixel")
-    return ctx.op("Resize", x, None, scales_v, sizes, **attrs)
+    return ctx.o.Resize(x, None, scales_v, sizes, **attrs)
 
 
 @conversion_rule(aten.upsample_nearest2d.default, aten.upsample_nearest1d.default)

@@ -22,7 +22,7 @@ def _reduce(onnx_op: str):
         axes = _axes(ctx, x, dims)
         if ctx.rank(x) == 0:
             return ctx.cast(x, dt)
-        return ctx.op(onnx_op, ctx.cast(x, dt), axes, keepdims=int(bool(keepdim)))
+        return getattr(ctx.o, onnx_op)(ctx.cast(x, dt), axes, keepdims=int(bool(keepdim)))
     return rule
 
 
@@ -38,9 +38,9 @@ def _minmax(onnx_op: str):
             return x
         dt = ctx.dtype(x)
         if dt == DataType.BOOL:
-            y = ctx.op(onnx_op, ctx.cast(x, DataType.INT32), axes, keepdims=int(bool(keepdim)))
+            y = getattr(ctx.o, onnx_op)(ctx.cast(x, DataType.INT32), axes, keepdims=int(bool(keepdim)))
             return ctx.cast(y, DataType.BOOL)
-        return ctx.op(onnx_op, x, axes, keepdims=int(bool(keepdim)))
+        return getattr(ctx.o, onnx_op)(x, axes, keepdims=int(bool(keepdim)))
     return rule
 
 
@@ -53,7 +53,7 @@ def _anyall(onnx_op: str):
         if ctx.rank(x) == 0:
             return ctx.cast(x, DataType.BOOL)
         xi = ctx.cast(ctx.cast(x, DataType.BOOL), DataType.INT32)
-        y = ctx.op(onnx_op, xi, _axes(ctx, x, dims), keepdims=int(bool(keepdim)))
+        y = getattr(ctx.o, onnx_op)(xi, _axes(ctx, x, dims), keepdims=int(bool(keepdim)))
         return ctx.cast(y, DataType.BOOL)
     return rule
 
@@ -66,8 +66,8 @@ conversion_rule(aten.all.dim, aten.all.dims, aten.all.default)(_anyall("ReduceMi
 def max_dim(ctx, x, dim, keepdim=False):
     is_max = ctx.node.target is aten.max.dim
     d = norm_dim(dim, ctx.rank(x))
-    vals = ctx.op("ReduceMax" if is_max else "ReduceMin", x, ctx.axes([d]), keepdims=int(keepdim))
-    idx = ctx.op("ArgMax" if is_max else "ArgMin", x, axis=d, keepdims=int(keepdim), select_last_index=0)
+    vals = (ctx.o.ReduceMax if is_max else ctx.o.ReduceMin)(x, ctx.axes([d]), keepdims=int(keepdim))
+    idx = (ctx.o.ArgMax if is_max else ctx.o.ArgMin)(x, axis=d, keepdims=int(keepdim), select_last_index=0)
     return vals, idx
 
 
@@ -75,9 +75,9 @@ def max_dim(ctx, x, dim, keepdim=False):
 def argmax(ctx, x, dim=None, keepdim=False):
     op = "ArgMax" if ctx.node.target is aten.argmax.default else "ArgMin"
     if dim is None:
-        x = ctx.op("Reshape", x, ctx.ints([-1]))
-        return ctx.op(op, x, axis=0, keepdims=0)
-    return ctx.op(op, x, axis=norm_dim(dim, ctx.rank(x)), keepdims=int(keepdim))
+        x = ctx.o.Reshape(x, ctx.ints([-1]))
+        return getattr(ctx.o, op)(x, axis=0, keepdims=0)
+    return getattr(ctx.o, op)(x, axis=norm_dim(dim, ctx.rank(x)), keepdims=int(keepdim))
 
 
 @conversion_rule(aten.var.correction, aten.var.dim, aten.var_mean.correction, aten.std.correction)
@@ -90,10 +90,10 @@ def var(ctx, x, dims=None, *args, correction=None, keepdim=False, **kw):
     correction = 1 if correction is None else correction
     dt = ctx.dtype(x)
     axes = _axes(ctx, x, dims)
-    mean = ctx.op("ReduceMean", x, axes, keepdims=1)
-    dev = ctx.op("Sub", x, mean)
-    sq = ctx.op("Mul", dev, dev)
-    m = ctx.op("ReduceMean", sq, axes, keepdims=int(bool(keepdim)))
+    mean = ctx.o.ReduceMean(x, axes, keepdims=1)
+    dev = ctx.o.Sub(x, mean)
+    sq = ctx.o.Mul(dev, dev)
+    m = ctx.o.ReduceMean(sq, axes, keepdims=int(bool(keepdim)))
     if correction:
         shape = ctx.arg_meta(0).shape
         r = len(shape)
@@ -106,26 +106,26 @@ def var(ctx, x, dims=None, *args, correction=None, keepdim=False, **kw):
             else:
                 static = False
         if static:
-            m = ctx.op("Mul", m, ctx.const(n / max(n - correction, 1), dt))
+            m = ctx.o.Mul(m, ctx.const(n / max(n - correction, 1), dt))
         else:
-            nv = ctx.cast(ctx.op("ReduceProd", ctx.op("Gather", ctx.shape(x), ctx.ints(list(ds)), axis=0), keepdims=0), dt)
-            m = ctx.op("Div", ctx.op("Mul", m, nv), ctx.op("Sub", nv, ctx.const(float(correction), dt)))
+            nv = ctx.cast(ctx.o.ReduceProd(ctx.o.Gather(ctx.shape(x), ctx.ints(list(ds)), axis=0), keepdims=0), dt)
+            m = ctx.o.Div(ctx.o.Mul(m, nv), ctx.o.Sub(nv, ctx.const(float(correction), dt)))
     if target is aten.std.correction:
-        return ctx.op("Sqrt", m)
+        return ctx.o.Sqrt(m)
     if target is aten.var_mean.correction:
-        return m, mean if keepdim else ctx.op("ReduceMean", x, axes, keepdims=0)
+        return m, mean if keepdim else ctx.o.ReduceMean(x, axes, keepdims=0)
     return m
 
 
 @conversion_rule(aten.cumsum.default)
 def cumsum(ctx, x, dim, dtype=None):
     dt = ctx.out_dtype()
-    return ctx.op("CumSum", ctx.cast(x, dt), ctx.int_scalar(norm_dim(dim, ctx.rank(x))))
+    return ctx.o.CumSum(ctx.cast(x, dt), ctx.int_scalar(norm_dim(dim, ctx.rank(x))))
 
 
 @conversion_rule(aten.logsumexp.default)
 def logsumexp(ctx, x, dims, keepdim=False):
-    return ctx.op("ReduceLogSumExp", x, _axes(ctx, x, dims), keepdims=int(keepdim))
+    return ctx.o.ReduceLogSumExp(x, _axes(ctx, x, dims), keepdims=int(keepdim))
 
 
 @conversion_rule(aten.linalg_vector_norm.default)
@@ -133,20 +133,20 @@ def vector_norm(ctx, x, ord=2, dims=None, keepdim=False, *, dtype=None):
     axes = _axes(ctx, x, dims)
     k = int(bool(keepdim))
     if ord == 2:
-        return ctx.op("ReduceL2", x, axes, keepdims=k)
+        return ctx.o.ReduceL2(x, axes, keepdims=k)
     if ord == 1:
-        return ctx.op("ReduceL1", x, axes, keepdims=k)
+        return ctx.o.ReduceL1(x, axes, keepdims=k)
     if ord == float("inf"):
-        return ctx.op("ReduceMax", ctx.op("Abs", x), axes, keepdims=k)
+        return ctx.o.ReduceMax(ctx.o.Abs(x), axes, keepdims=k)
     dt = ctx.dtype(x)
-    p = ctx.op("ReduceSum", ctx.op("Pow", ctx.op("Abs", x), ctx.const(float(ord), dt)), axes, keepdims=k)
-    return ctx.op("Pow", p, ctx.const(1.0 / float(ord), dt))
+    p = ctx.o.ReduceSum(ctx.o.Pow(ctx.o.Abs(x), ctx.const(float(ord), dt)), axes, keepdims=k)
+    return ctx.o.Pow(p, ctx.const(1.0 / float(ord), dt))
 
 
 @conversion_rule(aten.topk.default)
 def topk(ctx, x, k, dim=-1, largest=True, sorted=True):
     d = norm_dim(dim, ctx.rank(x))
-    return ctx.op("TopK", x, ctx.ints([k]), axis=d, largest=int(largest), sorted=int(sorted), outputs=2)
+    return ctx.o.TopK(x, ctx.ints([k]), axis=d, largest=int(largest), sorted=int(sorted), outputs=2)
 
 
 @conversion_rule(aten.sort.default, aten.sort.stable)
@@ -159,4 +159,4 @@ def sort(ctx, x, *args, **kwargs):
         descending = args[1] if len(args) > 1 else kwargs.get("descending", False)
     d = norm_dim(dim, ctx.rank(x))
     n = ctx.dim(x, d)
-    return ctx.op("TopK", x, ctx.ints([n]), axis=d, largest=int(bool(descending)), sorted=1, outputs=2)
+    return ctx.o.TopK(x, ctx.ints([n]), axis=d, largest=int(bool(descending)), sorted=1, outputs=2)

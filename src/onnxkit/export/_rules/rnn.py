@@ -7,13 +7,13 @@ from .._registry import conversion_rule
 
 
 def _reorder(ctx, w, order, n):
-    parts = ctx.op("Split", w, axis=0, num_outputs=n, outputs=n)
-    return ctx.op("Concat", *[parts[i] for i in order], axis=0)
+    parts = ctx.o.Split(w, axis=0, num_outputs=n, outputs=n)
+    return ctx.o.Concat(*[parts[i] for i in order], axis=0)
 
 
 def _stack_dirs(ctx, mats):
-    parts = [ctx.op("Unsqueeze", m, ctx.axes([0])) for m in mats]
-    return parts[0] if len(parts) == 1 else ctx.op("Concat", *parts, axis=0)
+    parts = [ctx.o.Unsqueeze(m, ctx.axes([0])) for m in mats]
+    return parts[0] if len(parts) == 1 else ctx.o.Concat(*parts, axis=0)
 
 
 def _rnn(ctx, kind, x, hx, params, has_biases, num_layers, bidirectional, batch_first):
@@ -23,7 +23,7 @@ def _rnn(ctx, kind, x, hx, params, has_biases, num_layers, bidirectional, batch_
     h0 = hx[0]
     m = ctx.arg_meta(1)
     hidden = int((m[0] if isinstance(m, list) else m).shape[-1])
-    y = ctx.op("Transpose", x, perm=[1, 0, 2]) if batch_first else x
+    y = ctx.o.Transpose(x, perm=[1, 0, 2]) if batch_first else x
     hs, cs = [], []
     k = 0
     for layer in range(num_layers):
@@ -34,23 +34,23 @@ def _rnn(ctx, kind, x, hx, params, has_biases, num_layers, bidirectional, batch_
             Ws.append(_reorder(ctx, p[0], order, gates))
             Rs.append(_reorder(ctx, p[1], order, gates))
             if has_biases:
-                Bs.append(ctx.op("Concat", _reorder(ctx, p[2], order, gates), _reorder(ctx, p[3], order, gates), axis=0))
+                Bs.append(ctx.o.Concat(_reorder(ctx, p[2], order, gates), _reorder(ctx, p[3], order, gates), axis=0))
         W, R = _stack_dirs(ctx, Ws), _stack_dirs(ctx, Rs)
         B = _stack_dirs(ctx, Bs) if has_biases else None
-        sl = lambda t: ctx.op("Slice", t, ctx.ints([layer * ndir]), ctx.ints([(layer + 1) * ndir]), ctx.axes([0]))
+        sl = lambda t: ctx.o.Slice(t, ctx.ints([layer * ndir]), ctx.ints([(layer + 1) * ndir]), ctx.axes([0]))
         attrs = dict(hidden_size=hidden, direction="bidirectional" if bidirectional else "forward")
         if kind == "LSTM":
-            Y, Yh, Yc = ctx.op("LSTM", y, W, R, B, None, sl(h0), sl(hx[1]), outputs=3, **attrs)
+            Y, Yh, Yc = ctx.o.LSTM(y, W, R, B, None, sl(h0), sl(hx[1]), outputs=3, **attrs)
             cs.append(Yc)
         else:
-            Y, Yh = ctx.op("GRU", y, W, R, B, None, sl(h0), linear_before_reset=1, outputs=2, **attrs)
+            Y, Yh = ctx.o.GRU(y, W, R, B, None, sl(h0), linear_before_reset=1, outputs=2, **attrs)
         hs.append(Yh)
         # Y: [seq, dirs, batch, hidden] -> [seq, batch, dirs * hidden]
-        y = ctx.op("Reshape", ctx.op("Transpose", Y, perm=[0, 2, 1, 3]), ctx.ints([0, 0, ndir * hidden]))
-    out = ctx.op("Transpose", y, perm=[1, 0, 2]) if batch_first else y
-    h = hs[0] if len(hs) == 1 else ctx.op("Concat", *hs, axis=0)
+        y = ctx.o.Reshape(ctx.o.Transpose(Y, perm=[0, 2, 1, 3]), ctx.ints([0, 0, ndir * hidden]))
+    out = ctx.o.Transpose(y, perm=[1, 0, 2]) if batch_first else y
+    h = hs[0] if len(hs) == 1 else ctx.o.Concat(*hs, axis=0)
     if kind == "LSTM":
-        c = cs[0] if len(cs) == 1 else ctx.op("Concat", *cs, axis=0)
+        c = cs[0] if len(cs) == 1 else ctx.o.Concat(*cs, axis=0)
         return out, h, c
     return out, h
 

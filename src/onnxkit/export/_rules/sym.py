@@ -32,7 +32,7 @@ def _arith(py, onnx_op: str):
         if not isinstance(a, Value) and not isinstance(b, Value):
             return py(a, b)
         dt = _dt(a, b)
-        out = ctx.op(onnx_op, ctx.cast(a, dt), ctx.cast(b, dt))
+        out = getattr(ctx.o, onnx_op)(ctx.cast(a, dt), ctx.cast(b, dt))
         return ctx.typed(out, dt, [])
     return rule
 
@@ -49,7 +49,7 @@ def truediv(ctx, a, b):
     tracer types a SymFloat."""
     if not isinstance(a, Value) and not isinstance(b, Value):
         return a / b
-    q = ctx.op("Div", ctx.cast(a, DataType.DOUBLE), ctx.cast(b, DataType.DOUBLE))
+    q = ctx.o.Div(ctx.cast(a, DataType.DOUBLE), ctx.cast(b, DataType.DOUBLE))
     return ctx.cast(ctx.typed(q, DataType.DOUBLE, []), DataType.FLOAT)
 sym_max = conversion_rule(torch.sym_max, max)(_arith(max, "Max"))
 sym_min = conversion_rule(torch.sym_min, min)(_arith(min, "Min"))
@@ -66,10 +66,10 @@ def floordiv(ctx, a, b):
     dt = _dt(a, b)
     a, b = ctx.cast(a, dt), ctx.cast(b, dt)
     if dt.is_floating:
-        q = ctx.op("Floor", ctx.op("Div", a, b))
+        q = ctx.o.Floor(ctx.o.Div(a, b))
     else:
-        r = ctx.op("Mod", a, b, fmod=0)
-        q = ctx.op("Div", ctx.op("Sub", a, r), b)
+        r = ctx.o.Mod(a, b, fmod=0)
+        q = ctx.o.Div(ctx.o.Sub(a, r), b)
     return ctx.typed(q, dt, [])
 
 
@@ -78,21 +78,21 @@ def mod(ctx, a, b):
     if not isinstance(a, Value) and not isinstance(b, Value):
         return a % b
     dt = _dt(a, b)
-    return ctx.typed(ctx.op("Mod", ctx.cast(a, dt), ctx.cast(b, dt), fmod=0 if dt == DataType.INT64 else 1), dt, [])
+    return ctx.typed(ctx.o.Mod(ctx.cast(a, dt), ctx.cast(b, dt), fmod=0 if dt == DataType.INT64 else 1), dt, [])
 
 
 @conversion_rule(operator.neg)
 def neg(ctx, a):
     if not isinstance(a, Value):
         return -a
-    return ctx.typed(ctx.op("Neg", a), ctx.dtype(a), [])
+    return ctx.typed(ctx.o.Neg(a), ctx.dtype(a), [])
 
 
 @conversion_rule(operator.pow)
 def pow_(ctx, a, b):
     if not isinstance(a, Value) and not isinstance(b, Value):
         return a ** b
-    p = ctx.op("Pow", ctx.cast(a, DataType.DOUBLE), ctx.cast(b, DataType.DOUBLE))
+    p = ctx.o.Pow(ctx.cast(a, DataType.DOUBLE), ctx.cast(b, DataType.DOUBLE))
     return ctx.cast(p, _dt(a, b))
 
 
@@ -101,9 +101,9 @@ def _compare(py, onnx_op: str, negate: bool = False):
         if not isinstance(a, Value) and not isinstance(b, Value):
             return py(a, b)
         dt = _dt(a, b)
-        out = ctx.op(onnx_op, ctx.cast(a, dt), ctx.cast(b, dt))
+        out = getattr(ctx.o, onnx_op)(ctx.cast(a, dt), ctx.cast(b, dt))
         if negate:
-            out = ctx.op("Not", out)
+            out = ctx.o.Not(out)
         return ctx.typed(out, DataType.BOOL, [])
     return rule
 
@@ -118,21 +118,21 @@ for _py, _onnx, _neg in [(operator.eq, "Equal", False), (operator.ne, "Equal", T
 def sym_not(ctx, a):
     if not isinstance(a, Value):
         return not a
-    return ctx.op("Not", a)
+    return ctx.o.Not(a)
 
 
 @conversion_rule(operator.and_)
 def and_(ctx, a, b):
     if not isinstance(a, Value) and not isinstance(b, Value):
         return a & b
-    return ctx.op("And", ctx.cast(a, DataType.BOOL), ctx.cast(b, DataType.BOOL))
+    return ctx.o.And(ctx.cast(a, DataType.BOOL), ctx.cast(b, DataType.BOOL))
 
 
 @conversion_rule(operator.or_)
 def or_(ctx, a, b):
     if not isinstance(a, Value) and not isinstance(b, Value):
         return a | b
-    return ctx.op("Or", ctx.cast(a, DataType.BOOL), ctx.cast(b, DataType.BOOL))
+    return ctx.o.Or(ctx.cast(a, DataType.BOOL), ctx.cast(b, DataType.BOOL))
 
 
 @conversion_rule(torch.sym_float)
@@ -153,14 +153,14 @@ def ceil_floor(ctx, a):
     if DataType(ctx.dtype(a)) == DataType.INT64:
         return a
     op = {math.ceil: "Ceil", math.floor: "Floor"}.get(f, "Floor")
-    return ctx.cast(ctx.op(op, a), DataType.INT64)
+    return ctx.cast(getattr(ctx.o, op)(a), DataType.INT64)
 
 
 @conversion_rule(torch.sym_sqrt if hasattr(torch, "sym_sqrt") else math.sqrt, math.sqrt)
 def sym_sqrt(ctx, a):
     if not isinstance(a, Value):
         return math.sqrt(a)
-    return ctx.op("Sqrt", ctx.cast(a, DataType.FLOAT))
+    return ctx.o.Sqrt(ctx.cast(a, DataType.FLOAT))
 
 
 @conversion_rule(operator.getitem)
@@ -186,7 +186,7 @@ def sym_numel(ctx, x):
         for d in shape:
             n *= d
         return n
-    out = ctx.op("ReduceProd", ctx.shape(x), keepdims=0)
+    out = ctx.o.ReduceProd(ctx.shape(x), keepdims=0)
     return ctx.typed(out, DataType.INT64, [])
 
 
@@ -202,7 +202,7 @@ def local_scalar_dense(ctx, x):
     val = ctx.meta()
     dt = DataType.BOOL if isinstance(val, torch.SymBool) else (
         DataType.FLOAT if isinstance(val, torch.SymFloat) else DataType.INT64)
-    out = ctx.op("Reshape", x, ctx.const([], DataType.INT64))
+    out = ctx.o.Reshape(x, ctx.const([], DataType.INT64))
     return ctx.cast(out, dt)
 
 
