@@ -102,16 +102,14 @@ def _inference_problems(model: Model) -> list[Problem]:
     :mod:`onnxkit.infer` is not available.  The model's types are restored
     afterwards."""
     try:
-        from ..infer import infer
+        from ..infer import infer, types_restored
     except ImportError:
         return []  # onnxkit.infer not present in this build: the structural checks stand alone
-    saved = _save_types(model)
-    try:
-        found = infer(model, strict=False).problems
-    except InferenceError as e:  # a rule that could not go on
-        found = [e]
-    finally:
-        _restore_types(model, saved)
+    with types_restored(model):
+        try:
+            found = infer(model, strict=False).problems
+        except InferenceError as e:  # a rule that could not go on
+            found = [e]
     problems = []
     for e in found:
         if getattr(e, "rule_crashed", False):
@@ -134,23 +132,6 @@ def _from_inference(e: Exception, main: str) -> Problem:
     where = main + (" > " + prefix.rstrip(" >:") if prefix.strip(" >:") else "")
     return Problem("inference", message, where, index, getattr(e, "node_name", None) or None,
                    getattr(e, "op_type", None), getattr(e, "value_name", None))
-
-
-def _save_types(model: Model) -> list:
-    saved = []
-    for g in model.all_graphs():
-        values = [*g.inputs, *g.initializers.values(), *g.outputs, *g.value_info]
-        for n in g:
-            values.extend(n.outputs)
-        saved.append((g, list(g.value_info), [(v, v.type) for v in values]))
-    return saved
-
-
-def _restore_types(model: Model, saved: list) -> None:
-    for g, value_info, types in saved:
-        g.value_info = value_info
-        for v, t in types:
-            v.type = t
 
 
 class _CallableModule(types.ModuleType):

@@ -14,26 +14,16 @@ __all__ = ["inferred_types"]
 def inferred_types(model: Model) -> Iterator[None]:
     """Fill in value types (best effort) while converting; afterwards put
     back the types the model declared (inferred ones do not leak into it)."""
-    saved = []
-    for g in model.all_graphs():
-        values = [*g.inputs, *g.initializers.values(), *g.outputs, *g.value_info]
-        for n in g:
-            values.extend(n.outputs)
-        saved.append((g, list(g.value_info), [(v, v.type) for v in values]))
-    try:
-        from ..infer import infer
-        infer(model, strict=False)
-        for f in model.functions:
-            _infer_body(model, f, infer)
-    except Exception:   # noqa: BLE001 - inference is a help here; adapters refuse without types
-        pass
-    try:
+    from ..infer import infer, types_restored
+
+    with types_restored(model):
+        try:
+            infer(model, strict=False)
+            for f in model.functions:
+                _infer_body(model, f, infer)
+        except Exception:   # noqa: BLE001 - inference is a help here; adapters refuse without types
+            pass
         yield
-    finally:
-        for g, value_info, types in saved:
-            g.value_info = value_info
-            for v, t in types:
-                v.type = t
 
 
 def _infer_body(model: Model, f: Function, infer) -> None:

@@ -51,14 +51,16 @@ never read, except small ones for data propagation) and returned.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
+from typing import Iterator
 
 from ..errors import InferenceError
 from ..ir import Model
 from ._driver import MAX_FOLD_ELEMENTS, Driver
 from ._types import fully_shaped, is_typed
 
-__all__ = ["InferenceReport", "MAX_FOLD_ELEMENTS", "infer", "infer_shapes", "summarize"]
+__all__ = ["InferenceReport", "MAX_FOLD_ELEMENTS", "infer", "infer_shapes", "summarize", "types_restored"]
 
 
 @dataclass
@@ -138,3 +140,24 @@ def infer_shapes(model: Model, *, strict: bool = False, data_prop: bool = True,
     if problems is not None:
         problems.extend(report.problems)
     return model
+
+
+@contextlib.contextmanager
+def types_restored(model: Model) -> Iterator[None]:
+    """Within the block, infer freely: afterwards every value of ``model`` has the
+    type it had before and each graph its value_info (for callers that use
+    inferred types, such as the checker and the version converter, without
+    writing them into the model)."""
+    saved = []
+    for g in model.all_graphs():
+        values = [*g.inputs, *g.initializers.values(), *g.outputs, *g.value_info]
+        for n in g:
+            values.extend(n.outputs)
+        saved.append((g, list(g.value_info), [(v, v.type) for v in values]))
+    try:
+        yield
+    finally:
+        for g, value_info, types in saved:
+            g.value_info = value_info
+            for v, t in types:
+                v.type = t
