@@ -119,3 +119,29 @@ def test_lazy_imports_count_and_the_chosen_order_holds():
     # the passes reach the kernels through ops/, never the runtime's plan
     for path in (SRC / "passes").glob("*.py"):
         assert not any(t.startswith("onnxkit.runtime") for t, _ in _imports(path)), path.name
+
+
+#: the modules that may look up an onnxkit module by name (importlib), and why
+DYNAMIC_LOOKUPS = {
+    "onnxkit.runtime._providers":
+        "the execution provider table finds onnxkit.<package>._provider by name "
+        "(docs/architecture.md, Execution providers)",
+}
+
+
+def test_dynamic_imports_only_where_sanctioned():
+    bad = []
+    for path in sorted(SRC.rglob("*.py")):
+        mod = _module_name(path)
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not isinstance(node, ast.Call):
+                continue
+            f = node.func
+            name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
+            if name not in ("import_module", "__import__"):
+                continue
+            arg = node.args[0] if node.args else None
+            text = ast.unparse(arg) if arg is not None else ""
+            if "onnxkit" in text and mod not in DYNAMIC_LOOKUPS:
+                bad.append(f"{path.relative_to(ROOT)}:{node.lineno}: {mod} looks up {text}")
+    assert not bad, "dynamic imports of onnxkit modules outside the sanctioned lookup:\n" + "\n".join(bad)

@@ -8,6 +8,11 @@
 takes the inputs in the graph's order (a list, or a dict by name) and returns
 the outputs in order.  ``model`` may be an onnxkit Model, bytes, a path, or an
 ``onnx.ModelProto`` (read through its serialized bytes; onnx is not imported).
+
+``prepare(model, device, providers=["torch"])`` runs through the torch
+execution provider (``onnxkit.to_torch``) on ``device`` ("CPU" or "CUDA");
+``supports_device("CUDA")`` is true only where torch is installed and sees a
+GPU.  A device or provider that is not available raises ProviderError.
 """
 
 from __future__ import annotations
@@ -40,8 +45,18 @@ class BackendRep:
         return tuple(self.session.run(None, feeds))
 
 
+def _device(device: str) -> str:
+    """The backend API's "CPU" / "CUDA" / "CUDA:1" as torch spells it."""
+    return str(device).lower()
+
+
 def supports_device(device: str) -> bool:
-    return str(device).upper().startswith("CPU")
+    """CPU always; CUDA where the torch provider is available and torch sees a GPU."""
+    from .runtime._providers import device_available
+    d = _device(device)
+    if d.startswith("cpu"):
+        return True
+    return d.startswith("cuda") and device_available("torch", d)
 
 
 def is_compatible(model: Any, device: str = "CPU", **kwargs: Any) -> bool:
@@ -51,7 +66,20 @@ def is_compatible(model: Any, device: str = "CPU", **kwargs: Any) -> bool:
 def prepare(model: Any, device: str = "CPU", **kwargs: Any) -> BackendRep:
     """Random ops without a seed of their own draw from a generator seeded with
     ``seed`` (0 by default), so runs through the backend API repeat exactly."""
-    return BackendRep(Session(model, seed=kwargs.get("seed", 0)))
+    from .errors import ProviderError
+    providers = kwargs.get("providers")
+    d = _device(device)
+    if providers is None:
+        if not d.startswith("cpu"):
+            raise ProviderError(f"device {device!r} needs providers=['torch'] (the numpy provider runs on the CPU)")
+        return BackendRep(Session(model, seed=kwargs.get("seed", 0)))
+    options = kwargs.get("provider_options")
+    if options is None and list(providers) != ["numpy"]:
+        options = [{"device": d}]
+    elif not d.startswith("cpu") and list(providers) == ["numpy"]:
+        raise ProviderError(f"the numpy provider runs on the CPU, not on {device!r}; use providers=['torch']")
+    return BackendRep(Session(model, seed=kwargs.get("seed", 0), providers=providers,
+                              provider_options=options))
 
 
 def run_model(model: Any, inputs: Any, device: str = "CPU", **kwargs: Any) -> tuple:

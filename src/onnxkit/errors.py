@@ -86,5 +86,11 @@ class RunError(OnnxkitError):
     or a model cannot be run (an operator without a kernel)."""
 
 
+class ProviderError(OnnxkitError):
+    """An execution provider that is unknown or not available here (its
+    package is not installed, the device it was asked for is missing).  The
+    session never falls back to another provider silently."""
+
+
 class OptimizeError(OnnxkitError):
     """A pass of the optimizer failed on a model (usually a malformed one)."""

@@ -35,6 +35,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--optimize", default="runtime", choices=["none", "basic", "extended", "runtime"],
                    help="optimization level of the session (default: runtime; 'none' runs and profiles "
                         "the graph as written)")
+    p.add_argument("--provider", default="numpy", choices=["numpy", "torch"],
+                   help="execution provider (default: numpy; torch runs the model imported by "
+                        "onnxkit.to_torch, onnxkit[torch])")
+    p.add_argument("--device", default=None, metavar="DEVICE",
+                   help="device of the torch provider: cpu (default) or cuda")
 
 
 def _pairs(items: list[str], what: str) -> dict[str, str]:
@@ -177,7 +182,16 @@ def run(args: argparse.Namespace) -> int:
     model = load(args.model)
     feeds = load_feeds(model, args)
     t0 = time.perf_counter()
-    sess = Session(model, optimize=args.optimize)
+    if args.provider == "numpy":
+        if args.device not in (None, "cpu"):
+            raise UsageError(f"--device {args.device}: the numpy provider runs on the CPU; "
+                             f"add --provider torch")
+        sess = Session(model, optimize=args.optimize)
+    else:
+        if args.profile:
+            raise UsageError("--profile is a feature of the numpy provider")
+        sess = Session(model, providers=[args.provider],
+                       provider_options=[{"device": args.device or "cpu"}])
     created = time.perf_counter() - t0
     for name, a in feeds.items():
         print(f"input  {name}: {_summary(a)}")
@@ -193,7 +207,9 @@ def run(args: argparse.Namespace) -> int:
             np.save(os.path.join(args.save_outputs, f"{o.name.replace('/', '_')}.npy"), a)
     runs = f"median of {len(times)} runs" if len(times) > 1 else "one run"
     print(f"latency: {np.median(times) * 1e3:.2f} ms ({runs}{', the first profiled' if args.profile else ''}; "
-          f"session created in {created * 1e3:.0f} ms at optimize={args.optimize})")
+          f"session created in {created * 1e3:.0f} ms at "
+          + (f"optimize={args.optimize})" if args.provider == "numpy" else
+             f"provider {args.provider}, device {args.device or 'cpu'})"))
     if args.profile and sess.last_profile:
         print_profile(sess.last_profile)
     return 0

@@ -10,7 +10,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from ..defs import type_string
-from ..errors import ExternalDataError, InvalidInputError, OptimizeError, RunError
+from ..errors import ExternalDataError, InvalidInputError, OptimizeError, ProviderError, RunError
 from ..ir import DataType, Model, TensorType, Type, Value
 from ..ir._domain import normalize_opsets
 from ._plan import Plan, describe_value, model_functions
@@ -79,17 +79,34 @@ class Session:
     that rewrites the model it is given in place (e.g. a
     :class:`~onnxkit.passes.PassManager`) and returns a report or None.
     ``self.optimize_report`` says what was done.
+
+    ``providers``: the execution provider, a list of one name: ``["numpy"]``
+    (the default, onnxkit's own plan) or ``["torch"]`` (the module of
+    :func:`onnxkit.to_torch`, onnxkit[torch]), with ``provider_options`` a
+    list of one dict (torch: ``{"device": "cpu" | "cuda", "compile": False}``).
+    The torch provider imports the model as given (``optimize`` applies to the
+    numpy provider).  A provider that is unknown or not available here raises
+    :class:`~onnxkit.errors.ProviderError`; there is no fallback.
+    ``get_providers()`` says which provider runs.
     """
 
     def __init__(self, model_or_path: Any, *, seed: int | None = None,
-                 optimize: str | int | Callable[[Model], Any] = "runtime") -> None:
+                 optimize: str | int | Callable[[Model], Any] = "runtime",
+                 providers: Sequence[Any] | None = None,
+                 provider_options: Sequence[dict] | None = None) -> None:
         from .._io import external_data_problems
+        from . import _providers
+        self._provider, options = _providers.resolve(providers, provider_options)
         model = self._load(model_or_path)
         problems = external_data_problems(model)
         if problems:    # say so now, not as a failing optimizer pass or a failing node
             more = f" (and {len(problems) - 1} more tensors)" if len(problems) > 1 else ""
             raise ExternalDataError(problems[0] + more)
         self._seed = seed
+        self._runner = None
+        if self._provider != "numpy":       # the provider imports the model as given
+            optimize = "none"
+            self._runner = _providers.create(self._provider, model, options)
         # the model as given, for run_intermediate: a Model is optimized as a copy; a model
         # loaded here is optimized in place and loaded again if the graph as written is asked for
         self._given = model_or_path
@@ -103,7 +120,7 @@ class Session:
                 if model is not model_or_path:          # half rewritten in place: load it again
                     model = self._load(model_or_path)
         self.model = model
-        self._plan = self._make_plan(model)
+        self._plan = self._make_plan(model) if self._runner is None else None
         g = self.model.graph
         init = set(g.initializers)
         self._inputs = [v for v in g.inputs if v.name not in init]
@@ -135,6 +152,14 @@ class Session:
                     rng=np.random.default_rng(self._seed))
 
     # description ---------------------------------------------------------
+    def get_providers(self) -> list[str]:
+        """The execution providers in use (one): ``["numpy"]`` or ``["torch"]``."""
+        return [self._provider]
+
+    def get_provider_options(self) -> dict[str, dict]:
+        """The options of each provider in use, by name (``{"torch": {"device": "cpu", ...}}``)."""
+        return {self._provider: dict(self._runner.options) if self._runner is not None else {}}
+
     def get_inputs(self) -> list[NodeArg]:
         """The inputs to feed (graph inputs that are not initializers): name, type, shape."""
         return [_arg(v) for v in self._inputs]
@@ -150,6 +175,8 @@ class Session:
         ``return_intermediate=True`` a dict of every value computed, by name,
         is returned instead.  With ``profile=True`` the per-node profile is
         left in ``self.last_profile``."""
+        if self._runner is not None:
+            return self._run_provider(output_names, feeds, return_intermediate, profile)
         plan = self._plan
         if return_intermediate:         # every value of the model as written: run it unoptimized
             if self._plain is None:
@@ -191,6 +218,22 @@ class Session:
                 a = a.copy()
             out.append(a)
         return out
+
+    def _run_provider(self, output_names, feeds, return_intermediate: bool, profile: bool) -> list:
+        if return_intermediate or profile:
+            what = "return_intermediate" if return_intermediate else "profile"
+            raise ProviderError(f"run({what}=True) is a feature of the 'numpy' provider; this session "
+                                f"runs on {self._provider!r} (make a Session without providers for it)")
+        env = self._bind(feeds)
+        if isinstance(output_names, str):
+            raise InvalidInputError(f"output_names must be a list of output names or None, not the "
+                                    f"string {output_names!r}; write [{output_names!r}]")
+        names = list(output_names) if output_names is not None else list(self._outputs)
+        for n in names:
+            if n not in self._outputs:
+                raise InvalidInputError(f"unknown output {n!r}; the model's outputs are "
+                                        f"{list(self._outputs)}")
+        return self._runner.run({v.name: a for v, a in env.items()}, names)
 
     def run_intermediate(self, feeds: Mapping[str, Any]) -> dict[str, Any]:
         """Every value the model computes (inputs, initializers, each node's
