@@ -7,19 +7,20 @@ import torch
 from ..ir import DataType
 from ._errors import ExportError
 
-_TO_ONNX = {
+#: the element types torch and ONNX share (the importer, onnxkit.to_torch, reads this table too)
+TORCH_TO_ONNX = {
     torch.float32: DataType.FLOAT, torch.float64: DataType.DOUBLE, torch.float16: DataType.FLOAT16,
     torch.bfloat16: DataType.BFLOAT16, torch.int64: DataType.INT64, torch.int32: DataType.INT32,
     torch.int16: DataType.INT16, torch.int8: DataType.INT8, torch.uint8: DataType.UINT8,
     torch.bool: DataType.BOOL, torch.complex64: DataType.COMPLEX64,
     torch.complex128: DataType.COMPLEX128,
 }
-_TO_TORCH = {v: k for k, v in _TO_ONNX.items()}
+_TO_TORCH = {v: k for k, v in TORCH_TO_ONNX.items()}
 
 
 def to_onnx(dtype: torch.dtype) -> DataType:
     try:
-        return _TO_ONNX[dtype]
+        return TORCH_TO_ONNX[dtype]
     except KeyError:
         raise ExportError(f"tensors of dtype {dtype} cannot be exported to ONNX; "
                           f"convert them (e.g. .float()) in the program") from None

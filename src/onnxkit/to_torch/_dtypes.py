@@ -12,17 +12,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..export._dtypes import TORCH_TO_ONNX
 from ..ir import DataType, SequenceType, OptionalType, TensorType
 
 __all__ = ["NATIVE", "from_numpy", "is_native_type", "to_numpy", "torch_dtype"]
 
-_TO_TORCH = {
-    DataType.FLOAT: torch.float32, DataType.DOUBLE: torch.float64, DataType.FLOAT16: torch.float16,
-    DataType.BFLOAT16: torch.bfloat16, DataType.INT64: torch.int64, DataType.INT32: torch.int32,
-    DataType.INT16: torch.int16, DataType.INT8: torch.int8, DataType.UINT8: torch.uint8,
-    DataType.BOOL: torch.bool, DataType.COMPLEX64: torch.complex64,
-    DataType.COMPLEX128: torch.complex128,
-}
+_TO_TORCH = {onnx: dt for dt, onnx in TORCH_TO_ONNX.items()}
 NATIVE = frozenset(_TO_TORCH)
 _NP_NATIVE = {np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.float16), np.dtype(np.int64),
               np.dtype(np.int32), np.dtype(np.int16), np.dtype(np.int8), np.dtype(np.uint8),
