@@ -54,18 +54,9 @@ def _pairs(items: list[str], what: str) -> dict[str, str]:
     return out
 
 
-def _symbolic_dims(model, inputs) -> list[str]:
+def _symbolic_dims(inputs) -> list[str]:
     """The names of the symbolic dims of ``inputs``, in order of appearance."""
-    from ..ir import TensorType
-
-    seen: dict[str, None] = {}
-    for v in inputs:
-        t = v.type
-        if isinstance(t, TensorType) and t.shape is not None:
-            for d in t.shape.dims:
-                if isinstance(d, str):
-                    seen.setdefault(d)
-    return list(seen)
+    return list(dict.fromkeys(d for v in inputs for d in _dims_of(v) if isinstance(d, str)))
 
 
 def _parse_dims(items: list[str], known: list[str]) -> dict[str, int]:
@@ -114,10 +105,10 @@ def load_feeds(model, args) -> dict:
         if name not in {v.name for v in inputs}:
             raise UsageError(f"--input {name}: the model has no input {name!r}; its inputs are "
                              f"{[v.name for v in inputs]}")
-    dims = _parse_dims(args.dim, _symbolic_dims(model, inputs))
+    dims = _parse_dims(args.dim, _symbolic_dims(inputs))
     feeds = random_inputs(model, dims, seed=args.seed)
     random = [v for v in inputs if v.name not in given]
-    used = _symbolic_dims(model, random)
+    used = _symbolic_dims(random)
     unnamed = [f"{v.name}[{k}]" for v in random for k, d in enumerate(_dims_of(v)) if d is None]
     if used or unnamed:
         parts = [f"{d}={dims.get(d, 1)}" + ("" if d in dims else " (default)") for d in used]
