@@ -16,6 +16,7 @@ from typing import Any, Callable, Hashable, Iterable
 from ..defs import SINGLE, OpSchema, get_schema, has_schema, max_opset, schema_versions
 from ..ir import (Attribute, AttributeType, Function, Graph, Model, Node, SparseTensor, TensorBase,
                   Type, Value)
+from ..ir._domain import is_onnx_domain, normalize_domain
 from ..ir._details import attributes_as_listed, details, initializers_as_listed, output_description
 from ._data import (check_declaration, check_sparse, check_tensor, ir_version_problem,
                     type_of_initializer)
@@ -326,7 +327,7 @@ class ModelChecker:
             self._attribute(a, here, scope, opsets, report)
         if version is None or not n.op_type:
             return
-        if domain in ("", "ai.onnx") and n.op_type in EXPERIMENTAL_OPS:
+        if is_onnx_domain(domain) and n.op_type in EXPERIMENTAL_OPS:
             return
         schema = get_schema(n.op_type, version, domain)
         if schema is None:
@@ -364,7 +365,7 @@ class ModelChecker:
                 return (f"{op} exists in {dom} only from opset {first}, but the model imports "
                         f"opset {version}; raise the opset import")
         from ..defs import all_schemas
-        names = {s.name for s in all_schemas("" if domain == "ai.onnx" else domain)}
+        names = {s.name for s in all_schemas(normalize_domain(domain))}
         hint = _suggest(op, names) if not has_schema(op, domain) else ""
         return f"{dom} has no operator {op!r} at opset {version}{hint}"
 
@@ -460,7 +461,7 @@ class ModelChecker:
 
     def _control_flow(self, n: Node, schema: OpSchema, report: Callable[..., None]) -> None:
         """Subgraph arity of If, Loop and Scan against the node's own."""
-        if n.domain not in ("", "ai.onnx"):
+        if not is_onnx_domain(n.domain):
             return
         nin, nout = len(n.inputs), len(n.outputs)
         if n.op_type == "If":

@@ -11,6 +11,7 @@ from typing import Iterator
 from ..errors import OnnxkitError
 from ..ir import (DataType, ExternalTensor, MapType, Model, OptionalType, SequenceType,
                   SparseTensorType, TensorBase, TensorType, Type)
+from ..ir._domain import is_onnx_domain
 
 NAME = "info"
 HELP = "summarize a model (types, ops, parameters, external data)"
@@ -144,7 +145,7 @@ def external_files(model: Model) -> dict[str, tuple[int, int, bool | None]]:
 
 def op_histogram(model: Model) -> Counter:
     """``domain.op_type`` (just ``op_type`` for ai.onnx) -> count, subgraphs included."""
-    return Counter((f"{n.domain}.{n.op_type}" if n.domain not in ("", "ai.onnx") else n.op_type)
+    return Counter((f"{n.domain}.{n.op_type}" if not is_onnx_domain(n.domain) else n.op_type)
                    for n in model.graph.all_nodes())
 
 
