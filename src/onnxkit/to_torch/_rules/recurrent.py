@@ -82,12 +82,18 @@ class _Layer(RecurrentLayer):
         return tuple(a.contiguous().to(self.dtype) for a in [y] + states)
 
 
-@rule("RNN", 7)
+def _declared(outs: tuple, n: int):
+    """The outputs the node declares: Y alone for a one-output node (its fx
+    value is then the tensor itself), else the tuple."""
+    return outs[0] if n == 1 else outs
+
+
+@rule("RNN", 7, n_outputs=True)
 def rnn(x, w, r, b=None, sequence_lens=None, initial_h=None, *, activation_alpha=None, activation_beta=None,
-        activations=None, clip=None, direction="forward", hidden_size=None, layout=0):
+        activations=None, clip=None, direction="forward", hidden_size=None, layout=0, _n_outputs=2):
     L = _Layer(x, w, r, b, sequence_lens, [initial_h], hidden_size, direction, layout, 1)
     acts = layer_activations(activations, activation_alpha, activation_beta, 1, L.num_dir, ["Tanh"], _ACTS)
-    return rnn_layer(L, acts, clip)
+    return _declared(rnn_layer(L, acts, clip), _n_outputs)
 
 
 # ------------------------------------------------------------------ torch's fused kernels
@@ -130,26 +136,29 @@ def _fused(fn, x, w, r, b, initial, hidden, direction, layout, perm):
     return (y, *finals)
 
 
-@rule("GRU", 7)
+@rule("GRU", 7, n_outputs=True)
 def gru(x, w, r, b=None, sequence_lens=None, initial_h=None, *, activation_alpha=None, activation_beta=None,
-        activations=None, clip=None, direction="forward", hidden_size=None, layout=0, linear_before_reset=0):
+        activations=None, clip=None, direction="forward", hidden_size=None, layout=0, linear_before_reset=0,
+        _n_outputs=2):
     if linear_before_reset and _fused_ok(activations, ["sigmoid", "tanh"], clip, sequence_lens, x):
-        return _fused(torch.gru, x, w, r, b, [initial_h], hidden_size, direction, layout, (1, 0, 2))
+        return _declared(_fused(torch.gru, x, w, r, b, [initial_h], hidden_size, direction, layout, (1, 0, 2)),
+                         _n_outputs)
     L = _Layer(x, w, r, b, sequence_lens, [initial_h], hidden_size, direction, layout, 3)
     acts = layer_activations(activations, activation_alpha, activation_beta, 2, L.num_dir, ["Sigmoid", "Tanh"],
                              _ACTS)
-    return gru_layer(L, acts, clip, linear_before_reset)
+    return _declared(gru_layer(L, acts, clip, linear_before_reset), _n_outputs)
 
 
-@rule("LSTM", 7)
+@rule("LSTM", 7, n_outputs=True)
 def lstm(x, w, r, b=None, sequence_lens=None, initial_h=None, initial_c=None, p=None, *, activation_alpha=None,
          activation_beta=None, activations=None, clip=None, direction="forward", hidden_size=None,
-         input_forget=0, layout=0):
+         input_forget=0, layout=0, _n_outputs=3):
     if p is None and not input_forget and \
             _fused_ok(activations, ["sigmoid", "tanh", "tanh"], clip, sequence_lens, x):
-        return _fused(torch.lstm, x, w, r, b, [initial_h, initial_c], hidden_size, direction, layout, (0, 2, 3, 1))
+        return _declared(_fused(torch.lstm, x, w, r, b, [initial_h, initial_c], hidden_size, direction, layout,
+                                (0, 2, 3, 1)), _n_outputs)
     L = _Layer(x, w, r, b, sequence_lens, [initial_h, initial_c], hidden_size, direction, layout, 4)
     acts = layer_activations(activations, activation_alpha, activation_beta, 3, L.num_dir,
                              ["Sigmoid", "Tanh", "Tanh"], _ACTS)
     peep = p.to(L.ct) if p is not None else None
-    return lstm_layer(L, acts, clip, peep, input_forget)
+    return _declared(lstm_layer(L, acts, clip, peep, input_forget), _n_outputs)
