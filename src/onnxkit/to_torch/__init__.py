@@ -7,7 +7,10 @@
 The result is a ``torch.fx.GraphModule``: one call per ONNX node (a rule of
 :mod:`onnxkit.to_torch._rules`, or onnxkit's numpy kernel for ops that have
 none), weights as parameters and buffers (``module.onnx_names`` maps them to
-their ONNX names), If/Loop/Scan as submodules running plain Python.
+their ONNX names), If/Loop/Scan as submodules running plain Python in
+eager mode and, where their types allow, ``torch.cond`` / ``while_loop``
+under ``torch.compile`` / ``torch.export``.  Shape computations run as size
+arithmetic (SymInts when traced), so both work with dynamic dims.
 
 Like ``onnxkit.export``, this package is callable: ``onnxkit.to_torch(model)``
 works whether that name is the package or the function.
@@ -22,9 +25,10 @@ import types
 
 from ._convert import ToTorchError
 from ._convert import to_torch
+from ._codegen import to_source
 from ._registry import find_rule, registered_rules, rule
 
-__all__ = ["ToTorchError", "find_rule", "registered_rules", "rule", "to_torch"]
+__all__ = ["ToTorchError", "find_rule", "registered_rules", "rule", "to_source", "to_torch"]
 
 
 class _CallableModule(types.ModuleType):

@@ -36,7 +36,7 @@ from . import _control
 from ._dtypes import from_numpy, is_native_type, torch_dtype
 from ._fallback import GraphOp, NumpyOp
 from ._registry import find_rule
-from ._sizes import SIZE_OPS, SIZE_SINCE, as_tensor
+from ._sizes import BOOL_OPS, OF_SIZES, SIZE_OPS, SIZE_SINCE, as_tensor
 
 __all__ = ["ToTorchError", "to_torch"]
 
@@ -49,10 +49,12 @@ class _Sizes:
     node of the int / tuple, its rank (0 or 1), its dtype, and its tensor once
     one is needed."""
 
-    __slots__ = ("node", "rank", "dtype", "tensor")
+    __slots__ = ("node", "rank", "dtype", "tensor", "static")
 
-    def __init__(self, node: fx.Node, rank: int, dtype: torch.dtype = torch.int64) -> None:
+    def __init__(self, node: fx.Node, rank: int, dtype: torch.dtype = torch.int64, static: bool = False) -> None:
         self.node, self.rank, self.dtype, self.tensor = node, rank, dtype, None
+        #: plain ints even when traced (the length of a sizes tuple and what is computed from it)
+        self.static = static
 
 
 class ToTorchError(OnnxkitError):
@@ -191,7 +193,7 @@ class _GraphImport:
             if v in env or v.const_value is None:
                 continue
             a = v.const_value.numpy()
-            env[v] = self._state(a, v.name, trainable=True)
+            env[v] = self._state(a, v.name, trainable=not _running_statistic(v))
             if isinstance(a, np.ndarray) and a.size <= _BAKE_LIMIT:
                 consts[v] = a
         self.convert_nodes(list(g), env, consts, self.m.opsets, None, 0)
@@ -262,6 +264,8 @@ class _GraphImport:
                 kwargs["_n_outputs"] = len(node.outputs)
             if r.device:
                 kwargs["_anchor"] = self._anchor()
+            if r.dtype:
+                kwargs["_dtype"] = _output_dtype(node, env, consts)
             result = self.fx.create_node("call_function", r.fn, tuple(call_args), kwargs, name=_fx_name(hint))
             self._bind_outputs(node, result, env, multi=len(node.outputs) > 1)
             return
@@ -309,12 +313,17 @@ class _GraphImport:
             else:
                 kinds.append("tensor")
         fn, qualifies, rank = entry
-        if node.op_type not in ("Shape", "Size") and "tensor" in kinds:
+        of_sizes = node.op_type in OF_SIZES and kinds[0] != "tensor"
+        if node.op_type not in OF_SIZES and "tensor" in kinds:
             return False
         if not qualifies(node, attrs, kinds, cvals):
             return False
-        if node.op_type in ("Shape", "Size"):
-            kinds = ["tensor"]                    # the shape of a sizes value: of its tensor
+        sizes_in = [env[v] for v in ins if v is not None and isinstance(env[v], _Sizes)]
+        static = of_sizes or (bool(sizes_in) and all(x.static for x in sizes_in))
+        if node.op_type == "ConstantOfShape" and not static:
+            return False                          # a tuple's length must be a plain int
+        if of_sizes:
+            fn = OF_SIZES[node.op_type]           # the shape of a sizes value: its length
         args = []
         for v, k, c in zip(ins, kinds, cvals):
             if k is None:
@@ -325,16 +334,25 @@ class _GraphImport:
                 args.append(self._tensor(v, env))
             else:
                 args.append(env[v].node)
-        kwargs = {k: v for k, v in attrs.items() if not isinstance(v, np.ndarray)}
+        kwargs = {k: (v.reshape(-1)[0].item() if v.size == 1 else v.tolist()) if isinstance(v, np.ndarray) else v
+                  for k, v in attrs.items()}
         result = self.fx.create_node("call_function", fn, tuple(args), kwargs, name=_fx_name(hint))
         out = node.outputs[0]
         if out.name:
-            if node.op_type == "Cast":
+            op = node.op_type
+            if op == "Cast":
                 dtype = torch_dtype(attrs["to"])
-            else:       # Shape and Size give int64; the others keep their sizes input's type
-                dtype = next((env[v].dtype for v in ins if v is not None and isinstance(env[v], _Sizes)),
+            elif op in BOOL_OPS:
+                dtype = torch.bool
+            elif op == "ConstantOfShape":
+                dtype = from_numpy(attrs["value"]).dtype
+            elif op in OF_SIZES:
+                dtype = torch.int64
+            else:       # the others keep their (value) sizes input's type
+                data = ins[1:] if op == "Where" else ins
+                dtype = next((env[v].dtype for v in data if v is not None and isinstance(env[v], _Sizes)),
                              torch.int64)
-            env[out] = _Sizes(result, rank if isinstance(rank, int) else rank(kinds, cvals, attrs), dtype)
+            env[out] = _Sizes(result, rank if isinstance(rank, int) else rank(kinds, cvals, attrs), dtype, static)
         return True
 
     def _attr_arg(self, name: str, val: Any, hint: str) -> Any:
@@ -403,8 +421,11 @@ class _GraphImport:
             else_gm, else_outer = self._subgraph(graphs["else_branch"], what + " else_branch")
             outer = list(dict.fromkeys([*then_outer, *else_outer]))
             idx = {id(v): i for i, v in enumerate(outer)}
+            branches = (graphs["then_branch"], graphs["else_branch"])
+            traceable = _same_tensor_types(node.outputs, *[b.outputs for b in branches]) \
+                and not _has_fallback(then_gm) and not _has_fallback(else_gm)
             mod = _control.IfModule(then_gm, else_gm, [idx[id(v)] for v in then_outer],
-                                    [idx[id(v)] for v in else_outer])
+                                    [idx[id(v)] for v in else_outer], traceable)
             name = self._module(mod, "if_" + hint)
             return self.fx.call_module(name, (args[0], *[self._outer_arg(v, env) for v in outer]))
         body = graphs["body"]
@@ -413,7 +434,10 @@ class _GraphImport:
         if op == "Loop":
             n_carried = len(node.inputs) - 2
             specs = [_spec(v) for v in body.outputs[1 + n_carried:]]
-            mod = _control.LoopModule(gm, n_carried, specs)
+            carried_in, carried_out = body.inputs[2:2 + n_carried], body.outputs[1:1 + n_carried]
+            traceable = not specs and _same_tensor_types(carried_in, carried_out, shapes=True) \
+                and not _has_fallback(gm)
+            mod = _control.LoopModule(gm, n_carried, specs, traceable)
             full = list(args) + [None] * (2 + n_carried - len(args))
             name = self._module(mod, "loop_" + hint)
             return self.fx.call_module(name, (*full, *outer_args))
@@ -464,6 +488,61 @@ class _GraphImport:
         except KeyError:
             raise ToTorchError(f"{self.where}a subgraph reads {v.name!r}, which no enclosing graph "
                                "defines") from None
+
+
+def _same_tensor_types(*lists: list[Value], shapes: bool = False) -> bool:
+    """Whether the values at each position of ``lists`` are tensors of one
+    known element type and rank (and, with ``shapes``, the same dims where
+    known): what torch.cond / while_loop need of branch outputs and loop-carried values."""
+    if len({len(v) for v in lists}) != 1:
+        return False
+    for vals in zip(*lists):
+        types = [v.type for v in vals]
+        if not all(isinstance(t, TensorType) and t.shape is not None and is_native_type(t)
+                   and t.elem_type not in (None, 0) for t in types):
+            return False
+        if len({t.elem_type for t in types}) != 1 or len({len(t.shape.dims) for t in types}) != 1:
+            return False
+        if shapes:
+            for dims in zip(*[t.shape.dims for t in types]):
+                known = {d for d in dims if isinstance(d, int)}
+                if len(known) > 1:
+                    return False
+    return True
+
+
+def _has_fallback(gm: torch.nn.Module) -> bool:
+    """Whether a subgraph module runs a numpy kernel somewhere (not traceable)."""
+    return any(isinstance(m, (NumpyOp, GraphOp)) for m in gm.modules())
+
+
+def _output_dtype(node: Node, env: dict, consts: dict) -> torch.dtype | None:
+    """The torch dtype of the node's first output: inferred, else that of an
+    input known here (Range: all its inputs and its output share one type)."""
+    t = node.outputs[0].type if node.outputs else None
+    try:
+        if isinstance(t, TensorType):
+            return torch_dtype(t.elem_type)
+    except (KeyError, ValueError, TypeError):
+        pass
+    for v in node.inputs:
+        if v is None:
+            continue
+        if isinstance(env.get(v), _Sizes):
+            return env[v].dtype
+        if v in consts and consts[v].dtype.name in ("int32", "int64", "int16", "int8", "float32", "float64",
+                                                    "float16"):
+            return from_numpy(consts[v]).dtype
+    return None
+
+
+def _running_statistic(v: Value) -> bool:
+    """Whether ``v`` is only ever a BatchNormalization's mean or variance: a
+    buffer then, as in torch's BatchNorm (an optimizer must not move it, and
+    ``F.batch_norm`` refuses running statistics that require grad)."""
+    uses = v.uses()
+    return bool(uses) and all(n.op_type == "BatchNormalization" and normalize_domain(n.domain) == ""
+                              and i in (3, 4) for n, i in uses)
 
 
 def _fx_name(onnx_name: str) -> str:

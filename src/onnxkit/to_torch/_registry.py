@@ -22,6 +22,9 @@ Registration options:
 * ``device``: the rule is passed ``_anchor=``, an empty buffer of the module
   (it follows ``module.to(device)``), for ops that create tensors from
   Python values only (ConstantOfShape with a constant shape).
+* ``dtype``: the rule is passed ``_dtype=``, the torch dtype of the node's
+  first output where the import knows it (else None), for rules whose
+  Python-value inputs carry no dtype (Range on sizes).
 * ``when``: ``when(attrs, node) -> bool``, decided at import time: where it is
   False the node runs the numpy kernel instead (an attribute combination
   the rule does not cover).
@@ -51,6 +54,7 @@ class Rule:
     n_outputs: bool = False
     device: bool = False
     when: Callable[[dict, Any], bool] | None = None
+    dtype: bool = False
 
 
 _RULES: dict[tuple[str, str], tuple[list[int], list[Rule]]] = {}
@@ -58,7 +62,7 @@ _RULES: dict[tuple[str, str], tuple[list[int], list[Rule]]] = {}
 
 def rule(op_type: str, since: int = 1, *, domain: str = "", const: tuple[int, ...] = (),
          n_outputs: bool = False, device: bool = False, when: Callable[[dict, Any], bool] | None = None,
-         fn: Callable | None = None):
+         dtype: bool = False, fn: Callable | None = None):
     """Register the decorated function (or ``fn``) as the torch form of
     ``op_type`` from opset ``since`` on."""
     def deco(f: Callable) -> Callable:
@@ -68,7 +72,7 @@ def rule(op_type: str, since: int = 1, *, domain: str = "", const: tuple[int, ..
         if i < len(versions) and versions[i] == since:
             raise ValueError(f"to_torch rule {d or 'ai.onnx'}::{op_type} version {since} registered twice")
         versions.insert(i, since)
-        rules.insert(i, Rule(op_type, d, since, f, tuple(const), n_outputs, device, when))
+        rules.insert(i, Rule(op_type, d, since, f, tuple(const), n_outputs, device, when, dtype))
         return f
     return deco(fn) if fn is not None else deco
 

@@ -122,6 +122,17 @@ def split(x, split=None, *, axis=0, num_outputs=None, _n_outputs=1):
 
 
 # ------------------------------------------------------------------ slicing
+def _symbolic(*vals) -> bool:
+    return any(isinstance(v, torch.SymInt) for v in vals)
+
+
+def _from_end(v, d):
+    """A negative bound counted from the end, never below 0."""
+    if isinstance(v, torch.SymInt):
+        return v                              # sizes are never negative
+    return torch.sym_max(v + d, 0) if v < 0 else v
+
+
 def _slice(x, starts, ends, axes, steps):
     r = x.dim()
     axes = list(range(len(starts))) if axes is None else [norm_axis(a, r) for a in axes]
@@ -130,6 +141,11 @@ def _slice(x, starts, ends, axes, steps):
     flips = []
     for s, e, a, st in zip(starts, ends, axes, steps):
         d = x.shape[a]
+        if st > 0 and _symbolic(s, e, d):
+            # traced sizes: torch's own slicing clamps to the dim without the
+            # guards Python's min / max would add; from the end only below 0
+            index[a] = slice(_from_end(s, d), _from_end(e, d), st)
+            continue
         s = s + d if s < 0 else s
         e = e + d if e < 0 else e
         if st > 0:
@@ -176,10 +192,9 @@ def _nd_index(x, idx, b):
     k = idx.shape[-1]
     xb = x.reshape(-1, *x.shape[b:])
     ib = idx.reshape(-1, *idx.shape[b:]).long()
-    dims = torch.tensor(x.shape[b:b + k], device=idx.device, dtype=torch.int64)
-    ib = torch.where(ib < 0, ib + dims, ib)
     bidx = torch.arange(xb.shape[0], device=idx.device).reshape(-1, *[1] * (ib.dim() - 2))
-    return xb, (bidx.expand(ib.shape[:-1]), *[ib[..., j] for j in range(k)])
+    # negative indices, column by column (sizes stay sizes: no tensor of x.shape)
+    return xb, (bidx.expand(ib.shape[:-1]), *[_idx(ib[..., j], x.shape[b + j]) for j in range(k)])
 
 
 @rule("GatherND", 11)
@@ -210,11 +225,8 @@ def scatter(x, indices, updates, *, axis=0):
 @rule("ScatterND", 11)
 def scatter_nd(x, indices, updates, *, reduction="none"):
     k = indices.shape[-1]
-    i = _idx(indices.reshape(-1, k), 0)
-    dims = torch.tensor(x.shape[:k], device=x.device, dtype=torch.int64)
-    i = torch.where(i < 0, i + dims, i)
-    strides = torch.tensor([math.prod(x.shape[j + 1:k]) for j in range(k)], device=x.device, dtype=torch.int64)
-    lin = (i * strides).sum(-1)
+    i = indices.reshape(-1, k).long()
+    lin = sum((_idx(i[:, j], x.shape[j]) * math.prod(x.shape[j + 1:k]) for j in range(k)), i.new_zeros(i.shape[0]))
     rest = math.prod(x.shape[k:])
     flat = x.reshape(math.prod(x.shape[:k]), rest).clone()
     upd = updates.reshape(-1, rest)
@@ -273,11 +285,20 @@ def constant_of_shape(shape, *, value=None, _anchor=None):
     return torch.full(s, value.reshape(()).item(), dtype=value.dtype, device=device)
 
 
-@rule("Range", 11)
-def range_(start, limit, delta):
-    n = max(0, math.ceil((limit.item() - start.item()) / delta.item()))
-    return (start + torch.arange(n, device=start.device, dtype=torch.float64 if start.is_floating_point()
-                                 else torch.int64) * delta).to(start.dtype)
+@rule("Range", 11, const=(0, 1, 2), device=True, dtype=True)
+def range_(start, limit, delta, *, _anchor=None, _dtype=None):
+    # inputs: Python numbers (constants, or sizes: SymInts when traced, so an
+    # exported Range over a sequence length stays symbolic) or tensors
+    tensors = [t for t in (start, limit, delta) if isinstance(t, torch.Tensor)]
+    dtype = tensors[0].dtype if tensors else _dtype
+    device = tensors[0].device if tensors else _anchor.device
+    s, e, d = scalar(start), scalar(limit), scalar(delta)
+    if dtype is None:
+        dtype = torch.int64 if all(isinstance(v, (int, torch.SymInt)) for v in (s, e, d)) else torch.float32
+    if not dtype.is_floating_point:
+        return torch.arange(s, e, d, dtype=dtype, device=device)
+    n = max(0, math.ceil((e - s) / d))           # the spec's count; values start + i * delta
+    return (s + torch.arange(n, device=device, dtype=torch.float64) * d).to(dtype)
 
 
 @rule("EyeLike", 9)
