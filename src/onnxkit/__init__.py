@@ -47,6 +47,10 @@ _LAZY = {
     "to_torch": (".to_torch", None),
     # ``onnxkit.diff(a, b)``: the structural diff of two models (callable package)
     "diff": (".diff", None),
+    # model surgery (onnxkit.edit): each returns a new model sharing the weights
+    "extract": (".edit", "extract"), "merge": (".edit", "merge"), "rename": (".edit", "rename"),
+    "set_shapes": (".edit", "set_shapes"), "add_outputs": (".edit", "add_outputs"),
+    "strip": (".edit", "strip"),
 }
 
 

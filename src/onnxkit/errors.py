@@ -94,3 +94,14 @@ class ProviderError(OnnxkitError):
 
 class OptimizeError(OnnxkitError):
     """A pass of the optimizer failed on a model (usually a malformed one)."""
+
+
+class QuantizeError(OnnxkitError):
+    """A model or calibration data that :func:`onnxkit.quantize` cannot work
+    with (names the node, value or sample and what is wrong)."""
+
+
+class EditError(OnnxkitError):
+    """A model edit (:mod:`onnxkit.edit`) that cannot be done: an unknown name,
+    a name that would collide, a value that cannot be computed from the given
+    inputs, opsets of two models that cannot be reconciled."""

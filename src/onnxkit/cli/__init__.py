@@ -16,11 +16,11 @@ import sys
 from typing import Sequence
 
 from ..errors import OnnxkitError
-from . import (_check, _compare, _convert, _demo, _diff, _export, _infer,
-               _info, _optimize, _print, _run)
+from . import (_check, _compare, _convert, _demo, _diff, _edit, _export, _extract, _infer,
+               _info, _merge, _optimize, _print, _run)
 
 COMMANDS = [_info, _print, _convert, _check, _infer, _optimize, _run, _compare, _export, _demo,
-            _diff]
+            _diff, _extract, _merge, _edit]
 
 PROG = "onnxkit"
 
