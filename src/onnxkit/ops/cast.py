@@ -182,7 +182,7 @@ def _cast_rule(ctx, dt: DataType | None) -> None:
     src = ctx.input_dtype(0)
     if dt is not None and src is not None and dt.is_integer and DataType(src).is_integer:
         dims = ctx.input_dims(0)
-        info = ml_dtypes().iinfo(dt.numpy_dtype)
+        info = (ml_dtypes().iinfo if dt.is_sub_byte else np.iinfo)(dt.numpy_dtype)  # ml_dtypes' import costs ~1 s
         if dims is not None and all(not isinstance(d, int) or info.min <= d <= info.max for d in dims):
             ctx.set_output_dims(0, dims)         # shape arithmetic cast to another integer type
 
