@@ -45,6 +45,8 @@ _LAZY = {
     "export": (".export", None),
     # ``onnxkit.to_torch(model)``: the ONNX -> PyTorch importer (callable package; imports torch)
     "to_torch": (".to_torch", None),
+    # ``onnxkit.quantize(model, mode=...)``: int8 / int4 quantization (callable package)
+    "quantize": (".quantize", None),
     # ``onnxkit.diff(a, b)``: the structural diff of two models (callable package)
     "diff": (".diff", None),
     # model surgery (onnxkit.edit): each returns a new model sharing the weights

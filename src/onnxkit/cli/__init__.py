@@ -17,10 +17,10 @@ from typing import Sequence
 
 from ..errors import OnnxkitError
 from . import (_check, _compare, _convert, _demo, _diff, _edit, _export, _extract, _infer,
-               _info, _merge, _optimize, _print, _run, _view)
+               _info, _merge, _optimize, _print, _quantize, _run, _view)
 
 COMMANDS = [_info, _print, _convert, _check, _infer, _optimize, _run, _compare, _export, _demo,
-            _view, _diff, _extract, _merge, _edit]
+            _view, _diff, _extract, _merge, _edit, _quantize]
 
 PROG = "onnxkit"
 
