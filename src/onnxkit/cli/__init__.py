@@ -16,11 +16,11 @@ import sys
 from typing import Sequence
 
 from ..errors import OnnxkitError
-from . import (_check, _compare, _convert, _demo, _diff, _edit, _export, _extract, _infer,
+from . import (_check, _compare, _convert, _demo, _diff, _edit, _export, _extract, _import, _infer,
                _info, _merge, _optimize, _print, _quantize, _run, _view)
 
 COMMANDS = [_info, _print, _convert, _check, _infer, _optimize, _run, _compare, _export, _demo,
-            _view, _diff, _extract, _merge, _edit, _quantize]
+            _import, _view, _diff, _extract, _merge, _edit, _quantize]
 
 PROG = "onnxkit"
 
