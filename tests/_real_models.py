@@ -8,6 +8,7 @@ with each exporter that works here:
 * ``dynamo``: ``torch.onnx.export(..., dynamo=True, dynamic_shapes=...)``;
 * ``torchscript-functions`` (the ResNet only): the residual blocks exported as
   model-local functions (``export_modules_as_functions``).
+* ``onnxkit``: ``onnxkit.export(..., dynamic_shapes=...)`` (same axes).
 
 The ``exported`` fixture (in conftest.py) gives the path of an export.
 """
@@ -180,6 +181,13 @@ def _build(name: str):
 
 def _export(name: str, exporter: str, path: str) -> None:
     module, args, names, dyn = _build(name)
+    if exporter == "onnxkit":       # onnxkit's own tracing exporter (same dynamic axes)
+        import onnxkit
+        with torch.no_grad():
+            model = onnxkit.export(module, args, input_names=names, output_names=["out"],
+                                   dynamic_shapes=dyn)
+        onnxkit.save(model, path)
+        return
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         if exporter.startswith("torchscript"):
