@@ -11,7 +11,7 @@ model itself needs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import InvalidInputError, OnnxkitError
 from ..ir import DataType, Graph, Model, Node, TensorType, Value
 
-__all__ = ["Divergence", "compare_with_onnxruntime", "random_inputs"]
+__all__ = ["CompareReport", "Divergence", "NodeResult", "compare_with_onnxruntime", "random_inputs"]
 
 
 def random_inputs(model: Model, dims: Mapping[str, int] | None = None, seed: int = 0,
@@ -79,10 +79,29 @@ class Divergence:
 
 
 @dataclass
+class NodeResult:
+    """One main-graph node's comparison: ``status`` is ``"ok"``,
+    ``"diverged"`` (``output`` the first output past the tolerance, ``detail``
+    what differs when not the values), ``"skipped"`` (``detail`` why) or
+    ``"unread"`` (no node or graph output reads its outputs: not compared);
+    the errors are the largest over the outputs compared."""
+    index: int
+    node_name: str
+    op_type: str
+    status: str
+    max_abs_error: float = 0.0
+    max_rel_error: float = 0.0
+    output: str = ""
+    detail: str = ""
+
+
+@dataclass
 class CompareReport:
     compared: int
     skipped: list[str]
     divergence: Divergence | None
+    #: every node compared or skipped, in the order run (up to the first divergence unless keep_going)
+    nodes: list[NodeResult] = field(default_factory=list)
 
 
 def _single_node_model(model: Model, node: Node, args: list, results: tuple) -> Model:
@@ -133,11 +152,13 @@ def _errors(got: np.ndarray, want: np.ndarray) -> tuple[float, float]:
 
 
 def compare_with_onnxruntime(model: Model, feeds: Mapping[str, Any], *, rtol: float = 1e-3,
-                             atol: float = 1e-4, progress: Any = None) -> CompareReport:
+                             atol: float = 1e-4, progress: Any = None, keep_going: bool = False) -> CompareReport:
     """Run ``model`` in onnxkit and check every node against onnxruntime run on
     the same inputs; stops at the first divergence (outputs differing by more
     than ``atol + rtol * scale``, scale the largest magnitude of onnxruntime's
-    output)."""
+    output), or with ``keep_going`` goes on to the end so that every node gets
+    its max error (a node after a divergence still ran on onnxkit's inputs, so
+    its error is its own kernel's)."""
     try:
         import onnxruntime as ort
     except ImportError:
@@ -150,9 +171,7 @@ def compare_with_onnxruntime(model: Model, feeds: Mapping[str, Any], *, rtol: fl
     # outputs nobody reads (Dropout's mask, say) are no part of the result: not compared
     read = {v.name for g in model.graph.all_graphs() for n in g for v in n.inputs if v is not None}
     read |= {v.name for v in model.graph.outputs}
-    skipped: list[str] = []
-    state = {"compared": 0, "index": 0}
-    found: list[Divergence] = []
+    report = CompareReport(0, [], None)
 
     class _Stop(Exception):
         pass
@@ -161,47 +180,57 @@ def compare_with_onnxruntime(model: Model, feeds: Mapping[str, Any], *, rtol: fl
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     opts.log_severity_level = 3
 
+    def skip(res: NodeResult, why: str) -> None:
+        res.status, res.detail = "skipped", why
+        report.skipped.append(f"node {res.index} {res.node_name!r} ({res.op_type}): {why}")
+        report.nodes.append(res)
+
     def on_node(node: Node, args: list, results: tuple) -> None:
-        i = state["index"]
-        state["index"] += 1
-        label = f"node {i} {node.name!r} ({node.op_type})"
+        res = NodeResult(len(report.nodes), node.name, node.op_type, "ok")
         if any(a.subgraphs() for a in node.attributes.values()) or \
                 any(a is not None and not isinstance(a, np.ndarray) for a in args) or \
                 any(r is not None and not isinstance(r, np.ndarray) for r in results):
-            skipped.append(f"{label}: subgraphs, sequences or maps are not compared")
+            return skip(res, "subgraphs, sequences or maps are not compared")
+        names = [o.name for o in node.outputs if o.name in read]
+        if not names:               # nothing reads its outputs: nothing to compare
+            res.status = "unread"
+            report.nodes.append(res)
             return
         try:
             m = _single_node_model(model, node, args, results)
             s = ort.InferenceSession(to_bytes(m), opts, providers=["CPUExecutionProvider"])
-            feed = {}
-            for v, a in zip(node.inputs, args):
-                if v is not None:
-                    feed[v.name] = np.asarray(a)
-            names = [o.name for o in node.outputs if o.name in read]
-            if not names:
-                return
+            feed = {v.name: np.asarray(a) for v, a in zip(node.inputs, args) if v is not None}
             want = s.run(names, feed)
         except Exception as e:  # onnxruntime refused this node: say so, go on
-            skipped.append(f"{label}: onnxruntime could not run it ({' '.join(str(e).split())[:160]})")
-            return
-        state["compared"] += 1
+            return skip(res, f"onnxruntime could not run it ({' '.join(str(e).split())[:160]})")
+        report.compared += 1
+        report.nodes.append(res)
         outs = {o.name: r for o, r in zip(node.outputs, results) if o.name}
         for name, w in zip(names, want):
             g = outs[name]
-            if g.shape != w.shape or (g.dtype != w.dtype):
-                found.append(Divergence(i, node.name, node.op_type, name, np.inf, np.inf,
-                                        f"onnxkit gives {g.dtype}{list(g.shape)}, onnxruntime {w.dtype}{list(w.shape)}"))
-                raise _Stop
-            abs_err, rel_err = _errors(g, w)
-            scale = float(np.max(np.abs(w.astype(np.float64)))) if w.size and w.dtype.kind in "fiuc" else 0.0
-            if abs_err > atol + rtol * scale:
-                found.append(Divergence(i, node.name, node.op_type, name, abs_err, rel_err, ""))
-                raise _Stop
+            if g.shape != w.shape or g.dtype != w.dtype:
+                abs_err = rel_err = np.inf
+                detail = f"onnxkit gives {g.dtype}{list(g.shape)}, onnxruntime {w.dtype}{list(w.shape)}"
+            else:
+                abs_err, rel_err = _errors(g, w)
+                detail = ""
+            res.max_abs_error = max(res.max_abs_error, abs_err)
+            res.max_rel_error = max(res.max_rel_error, rel_err)
+            scale = float(np.max(np.abs(w.astype(np.float64)))) if not detail and w.size and \
+                w.dtype.kind in "fiuc" else 0.0
+            if res.status == "ok" and (detail or abs_err > atol + rtol * scale):
+                res.status, res.output, res.detail = "diverged", name, detail
+                if report.divergence is None:
+                    report.divergence = Divergence(res.index, node.name, node.op_type, name, abs_err, rel_err, detail)
+                if not keep_going:
+                    raise _Stop
+            if detail:
+                break
         if progress is not None:
-            progress(i)
+            progress(res.index)
 
     try:
         sess._plan.run(env, on_node=on_node)
     except _Stop:
         pass
-    return CompareReport(state["compared"], skipped, found[0] if found else None)
+    return report
