@@ -26,9 +26,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from .._io import load
-    from ..view import profile_nodes, write_view
+    from ..view import gc_paused, profile_nodes, write_view
     t0 = time.perf_counter()
-    model = load(args.model)
+    with gc_paused():       # (reading a big model makes as many objects as drawing it: see gc_paused)
+        model = load(args.model)
     out = args.output or os.path.splitext(args.model)[0] + ".html"
     prof = None
     if args.profile:
