@@ -108,6 +108,31 @@ def test_view_page(browser, tmp_path):
     _no_errors(d)
 
 
+_EDGE_ENDS = """
+const out = {deep: 0, bad: []}, HEAD = 24;
+const tops = new Set(), bottoms = new Set(), key = (x, y) => Math.round(x) + ',' + Math.round(y);
+for (const g of document.querySelectorAll('g[data-k] > rect')) {
+  const x = +g.getAttribute('x'), y = +g.getAttribute('y'), w = +g.getAttribute('width'), h = +g.getAttribute('height');
+  tops.add(key(x + w / 2, y)); bottoms.add(key(x + w / 2, y + h));
+}
+const walk = (c, ox, oy) => {
+  for (const e of c.edges) {
+    const n = e.pts.length;
+    for (const [it, x, y, ends] of [[c.items[e.b], e.pts[n - 2], e.pts[n - 1], tops], [c.items[e.a], e.pts[0], e.pts[1], bottoms]]) {
+      if (!it.sub) continue;
+      out.deep++;
+      const inBox = y > it.y - it.h / 2 + HEAD - 1 && y < it.y + it.h / 2 && Math.abs(x - it.x) < it.w / 2;
+      if (!inBox || !ends.has(key(ox + x, oy + y))) out.bad.push([e.names, x, y, it.x, it.y, it.w, it.h]);
+    }
+  }
+  for (const it of c.items) if (it.sub)
+    walk(it.sub, ox + it.x - it.w / 2 + 12 + (it.w - 24 - it.sub.w) / 2, oy + it.y - it.h / 2 + HEAD);
+};
+walk(viewer.laid, 20, 20);
+return out;
+"""
+
+
 def test_big_generated_model_opens_closed(browser, tmp_path):
     d = browser
     m = transformer_like(60)                                  # 6,241 nodes, scopes four deep
@@ -130,6 +155,10 @@ def test_big_generated_model_opens_closed(browser, tmp_path):
         assert _boxes(d) > before
         last = closed + "."
     assert level >= 3
+    # an edge into (out of) an open group goes on to the node inside that reads (makes) the value:
+    # its end lies inside the group's box, below its heading, on the top (bottom) of a box there
+    ends = d.execute_script(_EDGE_ENDS)
+    assert ends["deep"] >= 2 and ends["bad"] == []
     labels = d.execute_script("return document.querySelector('svg').textContent")
     assert "Sigmoid" in labels and "float[batch,16]" in labels
     d.execute_script("const q = document.querySelector('.q'); q.value = '/model/layers.59/mlp/b/residual';"
@@ -177,13 +206,18 @@ def test_real_bert_page(browser, bert_path, tmp_path):
     _no_errors(d)
 
 
-def test_diff_page(browser, tmp_path, bert_path):
-    d = browser
+def _open_bert_diff(d, tmp_path, bert_path):
+    """The diff page of BERT against onnxkit optimize of it, opened."""
     opt = tmp_path / "opt.onnx"
     assert main(["optimize", bert_path, str(opt)]) == 0
     out = tmp_path / "diff.html"
     assert main(["diff", bert_path, str(opt), "--html", str(out)]) == 1
     _open(d, out)
+
+
+def test_diff_page(browser, tmp_path, bert_path):
+    d = browser
+    _open_bert_diff(d, tmp_path, bert_path)
     left, right = "document.getElementById('side0')", "document.getElementById('side1')"
     assert _boxes(d, left) > 0 and _boxes(d, right) > 0
     assert d.execute_script(f"return {left}.querySelectorAll('.df-removed, .dfhas').length") > 0
@@ -192,6 +226,61 @@ def test_diff_page(browser, tmp_path, bert_path):
                      "v.select(k); v.opts.onSelect(v, v.where.get(k), {n: k});")
     assert "MatMul" in _details(d, right)
     assert d.execute_script(f"return {right}.querySelectorAll('g.sel').length") == 1
+    _no_errors(d)
+
+
+# every matched node drawn on both sides (all its groups open): its box's center there and here
+_ALIGNED = """
+const [a, b] = viewers, out = [];
+const shown = (v, p) => { const ps = p.split('.');
+  for (let d = 1; d < ps.length; d++) if (!v.open.has(ps.slice(0, d).join('.'))) return false; return true; };
+a.N.forEach((n, k) => {
+  if (n.mt === undefined) return;
+  const pa = a.where.get(k), pb = b.where.get(n.mt);
+  if (pa === undefined || pb === undefined || !shown(a, pa) || !shown(b, pb)) return;
+  const la = a.locate(pa), lb = b.locate(pb);
+  out.push([n.n, la.x + la.w / 2, la.y + la.h / 2, lb.x + lb.w / 2, lb.y + lb.h / 2]);
+});
+return out;
+"""
+
+
+def test_diff_page_aligns_matched_nodes(browser, tmp_path, bert_path):
+    """The two graphs side by side with matched nodes at the same place, as
+    opened by default, after opening every group on the left (the right
+    follows), and the panes scroll together."""
+    d = browser
+    _open_bert_diff(d, tmp_path, bert_path)
+    pairs = d.execute_script(_ALIGNED)
+    assert pairs
+    for name, xa, ya, xb, yb in pairs:
+        assert abs(xa - xb) < 1 and abs(ya - yb) < 1, name
+    # open every group on the left by clicks: each opens its twin on the right
+    for _ in range(200):
+        closed = d.execute_script("return [...document.getElementById('side0')"
+                                  ".querySelectorAll('g.group.k-scope:not(.open), g.group.k-run:not(.open)')]"
+                                  ".map(g => g.getAttribute('data-k'))")
+        if not closed:
+            break
+        _click(d, f"g[data-k='{closed[0]}']", "document.getElementById('side0')")
+    opened = d.execute_script(_ALIGNED)
+    assert len(opened) > len(pairs) and len(opened) >= 100     # (the small BERT: ~130 nodes kept)
+    for name, xa, ya, xb, yb in opened:
+        assert abs(xa - xb) < 1 and abs(ya - yb) < 1, name
+    # the folded nodes on the left only, the nodes that read what replaced them on both sides
+    assert d.execute_script("return document.querySelectorAll('#side0 .df-removed').length") > 0
+    assert d.execute_script("return document.querySelectorAll('#side1 .df-removed').length") == 0
+    assert d.execute_script("return document.querySelectorAll('#side1 .df-rewired').length") > 0
+    d.execute_script("viewers[0].canvas.scrollTop = 900; viewers[0].canvas.dispatchEvent(new Event('scroll'))")
+    assert d.execute_script("return viewers[1].canvas.scrollTop") == d.execute_script("return viewers[0].canvas.scrollTop")
+    # a node without a match, from everything closed: the right opens the twins of the groups opened
+    # down to it on the left, so that where it would be shows there too
+    d.execute_script("for (const v of viewers) v.open = new Set(['']); viewers[0].render();"
+                     "const v = viewers[0]; const k = v.N.findIndex(n => n.df === 'removed' && n.n.split('/').length > 4);"
+                     "v.select(k); v.opts.onSelect(v, v.where.get(k), {n: k});")
+    opened = d.execute_script("const v = viewers[0], o = viewers[1];"
+                              "return [...v.open].filter(p => p && v.twinOf(p) !== null).map(p => o.open.has(v.twinOf(p)))")
+    assert len(opened) >= 2 and all(opened)
     _no_errors(d)
 
 

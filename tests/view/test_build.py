@@ -72,11 +72,31 @@ def test_layouts_place_every_member_and_every_edge_joins_two_members():
     for g in d["groups"]:
         L = g["L"]
         assert len(L["xy"]) == 4 * len(g["it"])
-        for a, b, label, pts, names in L["e"]:
+        for a, b, label, pts, names, below_a, below_b in L["e"]:
             assert 0 <= a < len(g["it"]) and 0 <= b < len(g["it"]) and a != b and len(pts) >= 4
+            # the member paths below the two ends lead to a node that makes / reads one of the values
+            for ref, below, side in ((g["it"][a], below_a, "out"), (g["it"][b], below_b, "i")):
+                for i in below:
+                    ref = d["groups"][-1 - ref]["it"][i]
+                assert ref >= 0
+                node = d["nodes"][ref]
+                assert {v[0] for v in node["out" if node.get("io") else side]} & set(names)  # (an Output box)
     # big groups are cut: no layout holds more than MAX_ITEMS members
     from onnxkit.view._build import MAX_ITEMS
     assert max(len(g["it"]) for g in d["groups"]) <= MAX_ITEMS
+
+
+def test_values_read_inside_bodies_are_edges_to_the_node():
+    """The If's branches read the Softmax's output from the graph around them:
+    the page draws that as an edge into the If, as onnx counts it an input of
+    the If for ordering."""
+    d = _data(scoped_model())
+    edges = [(d["groups"][gi], e) for gi, g in enumerate(d["groups"]) for e in g["L"]["e"]]
+    into_if = [(g, e) for g, e in edges if "/head/Softmax_output_0" in e[4]
+               and g["it"][e[1]] < 0 and d["groups"][-1 - g["it"][e[1]]]["l"] == "If"]
+    assert len(into_if) == 1
+    g, e = into_if[0]
+    assert d["nodes"][g["it"][e[0]]]["n"] == "/head/Softmax"
 
 
 def test_flat_graph_is_cut_into_runs():
@@ -115,7 +135,7 @@ def _check_labels(path):
             by_name[v.name] = v
     checked = 0
     for g in d["groups"]:
-        for a, b, label, pts, names in g["L"]["e"]:
+        for a, b, label, pts, names, *_ in g["L"]["e"]:
             if len(names) != 1 or names[0] not in want:
                 continue
             elem, dims = want[names[0]]
@@ -210,6 +230,26 @@ def test_compare_marks_the_first_wrong_kernel_and_goes_on():
     h = x @ m.graph.initializers["W0"].const_value.numpy() + m.graph.initializers["B0"].const_value.numpy()
     assert err == pytest.approx(float(np.max(np.abs(h) - np.maximum(h, 0))), rel=1e-5)
     assert '"st":"first"' in view_html(m, compare=res)
+
+
+def test_compare_stops_at_the_first_divergence_unless_told_to_go_on():
+    """The page's comparison is onnxkit compare's, going on: both find the same
+    first divergence; without keep_going nothing after it is compared."""
+    from onnxkit.runtime._debug import compare_with_onnxruntime
+    m = scoped_model()
+    x = np.random.default_rng(1).standard_normal((3, 8)).astype(np.float32)
+    with wrong_relu():
+        first = compare_with_onnxruntime(m, {"x": x})
+        full = compare_with_onnxruntime(m, {"x": x}, keep_going=True)
+    assert str(first.divergence) == str(full.divergence)
+    assert first.divergence.node_name == "/enc/layer.0/act/Relu"
+    assert [r.index for r in first.nodes] == list(range(first.divergence.index + 1))
+    assert [r.node_name for r in full.nodes] == [n.name for n in m.graph]
+    assert full.compared > first.compared
+    # every node after the first divergence still ran on onnxkit's inputs: its own kernel decides
+    st = {r.node_name: r.status for r in full.nodes}
+    assert st["/enc/layer.2/act/Relu"] == "diverged" and st["/head/If"] == "skipped"
+    assert st["/enc/layer.2/fc/Add"] == "ok"
 
 
 def test_page_is_self_contained(tmp_path):

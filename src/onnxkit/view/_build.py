@@ -17,7 +17,9 @@ moving the boxes right of it, and below it, out of the way (see the script in
 
 Edges carry the element type and the (symbolic) shape that inference gave the
 value; an edge between two groups stands for every value that crosses between
-them.  Initializers and Constant nodes are not boxes: they are listed in their
+them, and carries the member paths down to the nodes at its ends, so that the
+page draws it on to the node inside when a group is open.  A value of the
+enclosing graph that an If, Loop or Scan body reads is an edge into that node.  Initializers and Constant nodes are not boxes: they are listed in their
 consumers' details with a summary of the weights (see :func:`weight_summary`).
 """
 
@@ -154,6 +156,26 @@ def _scopes(nodes: list[Node]) -> dict[int, list[str]]:
                 break
         out[id(n)] = common or []
     return out
+
+
+def _outer_reads(node: Node) -> list[Value]:
+    """The values of the enclosing graphs that the bodies of ``node`` (If,
+    Loop, Scan) read by name, without a graph input of their own."""
+    subs = node.subgraphs()
+    if not subs:
+        return []
+    inside: set[str] = set()
+    reads: dict[str, Value] = {}
+    for sg in subs:
+        for g in sg.all_graphs():
+            inside.update(v.name for v in g.inputs)
+            inside.update(g.initializers)
+            for n in g:
+                inside.update(o.name for o in n.outputs)
+                for v in n.inputs:
+                    if v is not None and v.name:
+                        reads.setdefault(v.name, v)
+    return [v for k, v in reads.items() if k not in inside]
 
 
 class _Tree:
@@ -364,7 +386,10 @@ class PageData:
             t = tree
             for s in scopes[id(n)]:
                 t.last = max(t.last, order)
-                t = t.children.setdefault(s, _Tree())
+                sub = t.children.get(s)
+                if sub is None:
+                    sub = t.children[s] = _Tree()
+                t = sub
             t.last = max(t.last, order)
             t.items.append((order, ref))
             owner[id(n)] = ref
@@ -385,17 +410,23 @@ class PageData:
         edges: dict[tuple[int, int, int], list[Value]] = {}
 
         def connect(src_ref, dst_ref, v: Value) -> None:
+            # an edge joins the members of the deepest group that holds both ends; the
+            # member paths below those members let the page end it at the node inside
+            # when the member is open
             pa, pb = paths.get(src_ref), paths.get(dst_ref)
             if pa is None or pb is None:
                 return
-            for (ga, ia), (gb, ib) in zip(pa, pb):
+            for d, ((ga, ia), (gb, ib)) in enumerate(zip(pa, pb)):
                 if ga != gb:
                     return
                 if ia != ib:
-                    edges.setdefault((ga, ia, ib), []).append(v)
+                    edges.setdefault((ga, ia, ib), []).append((v, pa[d + 1:], pb[d + 1:]))
                     return
 
         input_refs = {v.name: owner[id(v)] for v in graph.inputs if id(v) in owner}
+        # bodies name the outer values they read: producers by name (only where there are bodies)
+        by_name = {o.name: producers[id(o)] for n in nodes for o in n.outputs if id(o) in producers} \
+            if any(n.subgraphs() for n in nodes) else {}
         for n in nodes:
             dst = owner.get(id(n))
             if dst is None:
@@ -404,6 +435,10 @@ class PageData:
                 if v is None:
                     continue
                 src = producers.get(id(v)) or input_refs.get(v.name)
+                if src is not None and src != dst:
+                    connect(src, dst, v)
+            for v in _outer_reads(n):       # what the bodies of an If or a Loop read from here
+                src = by_name.get(v.name) or input_refs.get(v.name)
                 if src is not None and src != dst:
                     connect(src, dst, v)
         for v, ref in outs:
@@ -514,10 +549,13 @@ class PageData:
         for i, (w, h) in enumerate(sizes):
             xy += [round(lay.x[i], 1), round(lay.y[i], 1), round(w, 1), round(h, 1)]
         edges = []
-        for (a, b, vs), pts in zip(es, lay.edges):
-            label = self._ty(vs[0]) if len({v.name for v in vs}) == 1 else f"{len({v.name for v in vs})} values"
-            names = sorted({v.name for v in vs})
-            edges.append([a, b, label, [round(c, 1) for p in pts for c in p], names[:8]])
+        for (a, b, crossing), pts in zip(es, lay.edges):
+            names = sorted({v.name for v, _, _ in crossing})
+            label = self._ty(crossing[0][0]) if len(names) == 1 else f"{len(names)} values"
+            # where the first value comes from and goes to inside the two members (member indices)
+            _, below_a, below_b = crossing[0]
+            edges.append([a, b, label, [round(c, 1) for p in pts for c in p], names[:8],
+                          [i for _, i in below_a], [i for _, i in below_b]])
         g["L"] = {"w": round(lay.width, 1), "h": round(lay.height, 1), "xy": xy, "e": edges}
         g["it"] = [x if kind == "n" else -1 - x for kind, x in refs]
 

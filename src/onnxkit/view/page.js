@@ -134,18 +134,77 @@ class Viewer {
     }
   }
 
-  // the placed boxes of group gi opened at path: {w, h, items, edges}
-  compose(gi, path) {
+  // the members of group gi (at path) that are open, each composed and grown:
+  // [{i, cx, cy, dw, dh, W, H, sub}]; tp: the path of the twin group on the other side of a diff
+  grows(gi, path, tp) {
+    const g = this.G[gi], xy = g.L.xy, out = [];
+    g.it.forEach((r, i) => {
+      const p = path === "" ? String(i) : path + "." + i;
+      if (r >= 0 || !this.open.has(p)) return;
+      const sub = this.compose(-1 - r, p, this.childTwin(gi, i, tp));
+      const w = xy[4 * i + 2], h = xy[4 * i + 3], W = Math.max(sub.w + 2 * PAD, w), H = sub.h + HEAD + PAD;
+      out.push({i, cx: xy[4 * i], cy: xy[4 * i + 1], dw: W - w, dh: H - h, W, H, sub});
+    });
+    return out;
+  }
+
+  // the path of member i's twin, in the twin viewer, when group gi (at twin path tp) has a twin
+  childTwin(gi, i, tp) {
+    const g = this.G[gi];
+    if (tp === null || tp === undefined || !this.twin || !g.tm || g.tm[i] < 0) return null;
+    const r = g.it[i], t = this.twin.G[g.tw].it[g.tm[i]];
+    if (r >= 0 || t >= 0 || this.G[-1 - r].tw !== -1 - t) return null;
+    return tp === "" ? String(g.tm[i]) : tp + "." + g.tm[i];
+  }
+
+  // the path on the other side of a diff of the member at path (null: no twin)
+  twinOf(path) {
+    let gi = this.D.root, tp = "";
+    const parts = path.split(".");
+    for (let d = 0; d < parts.length; d++) {
+      const g = this.G[gi], i = +parts[d];
+      if (!g.tm || g.tm[i] === undefined || g.tm[i] < 0) return null;
+      tp = tp === "" ? String(g.tm[i]) : tp + "." + g.tm[i];
+      const r = g.it[i];
+      if (r >= 0) return d === parts.length - 1 ? tp : null;
+      gi = -1 - r;
+    }
+    return tp;
+  }
+
+  // the placed boxes of group gi opened at path: {w, h, items, edges}.  In a diff, a
+  // group with a twin (tp: its path there) shares the twin's coordinates: both were laid
+  // out together, and each open member grows to the larger of it and its twin, so that
+  // matched members stay side by side however the two are opened
+  compose(gi, path, tp) {
+    const key = path + "|" + gi;
+    if (this.memo && this.memo.has(key)) return this.memo.get(key);
+    const c = this.composeNow(gi, path, tp);
+    if (this.memo) this.memo.set(key, c);
+    return c;
+  }
+
+  composeNow(gi, path, tp) {
     const g = this.G[gi], L = g.L, xy = L.xy, n = g.it.length;
-    const items = [], grow = [];
+    const paired = tp !== null && tp !== undefined && this.twin && g.tm !== undefined;
+    const grow = this.grows(gi, path, tp);
+    if (paired) {
+      const back = this.twin.G[g.tw].tm;
+      for (const t of this.twin.grows(g.tw, tp, path)) {
+        const i = back[t.i] === undefined || back[t.i] < 0 ? -2 : back[t.i];
+        const e = i >= 0 ? grow.find(x => x.i === i) : undefined;
+        if (e) { e.W = Math.max(e.W, t.W); e.H = Math.max(e.H, t.H); e.dw = Math.max(e.dw, t.dw); e.dh = Math.max(e.dh, t.dh); }
+        else grow.push({i, cx: t.cx, cy: t.cy, dw: t.dw, dh: t.dh, W: t.W, H: t.H, ghost: 1});
+      }
+    }
+    const items = [];
     for (let i = 0; i < n; i++) {
       const p = path === "" ? String(i) : path + "." + i;
       const it = {m: this.member(gi, i), path: p, x: xy[4 * i], y: xy[4 * i + 1], w: xy[4 * i + 2], h: xy[4 * i + 3]};
-      if (it.m.g !== undefined && this.open.has(p)) {
-        it.sub = this.compose(it.m.g, p);
-        const W = Math.max(it.sub.w + 2 * PAD, it.w), H = it.sub.h + HEAD + PAD;
-        grow.push({i, cx: it.x, cy: it.y, dw: W - it.w, dh: H - it.h});
-        it.y += (H - it.h) / 2; it.w = W; it.h = H;
+      const e = grow.find(x => x.i === i && !x.ghost);
+      if (e) {
+        it.sub = e.sub;
+        it.y += (e.H - it.h) / 2; it.w = e.W; it.h = e.H;
       }
       items.push(it);
     }
@@ -175,20 +234,45 @@ class Viewer {
         }
         pts.push(x, y);
       }
-      return {a: e[0], b: e[1], label: e[2], names: e[4], pts};
+      // an end at an open group goes on to the node inside that makes or reads the value
+      let deep = false;
+      const from = this.inside(items[e[0]], e[5], false), to = this.inside(items[e[1]], e[6], true);
+      if (from) { pts[0] = from[0]; pts[1] = from[1]; deep = true; }
+      if (to) { pts[pts.length - 2] = to[0]; pts[pts.length - 1] = to[1]; deep = true; }
+      return {a: e[0], b: e[1], label: e[2], names: e[4], pts, deep};
     });
     let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
-    for (const it of items) {
+    if (paired) {     // the frame both twins share (so that their contents line up), not this side's boxes
+      const [ax, ay] = shift(-6, 0, -3), [bx, by] = shift(L.w + 6, L.h, -3);
+      x0 = ax; y0 = ay; x1 = bx; y1 = by;
+    }
+    else for (const it of items) {
       x0 = Math.min(x0, it.x - it.w / 2); x1 = Math.max(x1, it.x + it.w / 2);
       y0 = Math.min(y0, it.y - it.h / 2); y1 = Math.max(y1, it.y + it.h / 2);
     }
-    for (const e of edges) for (let k = 0; k < e.pts.length; k += 2) {
+    if (!paired) for (const e of edges) for (let k = 0; k < e.pts.length; k += 2) {
       x0 = Math.min(x0, e.pts[k] - 6); x1 = Math.max(x1, e.pts[k] + 6);
     }
     if (!items.length) { x0 = y0 = 0; x1 = y1 = 10; }
     for (const it of items) { it.x -= x0; it.y -= y0; }
     for (const e of edges) for (let k = 0; k < e.pts.length; k += 2) { e.pts[k] -= x0; e.pts[k + 1] -= y0; }
     return {w: x1 - x0, h: y1 - y0, items, edges};
+  }
+
+  // where an edge meets the deepest drawn box on the member path `below` inside the
+  // open item `it` (top: the box's top, else its bottom), in it's group's coordinates
+  inside(it, below, top) {
+    if (!it.sub || !below || !below.length) return null;
+    let c = it.sub, hit = null;
+    let ox = it.x - it.w / 2 + PAD + (it.w - 2 * PAD - c.w) / 2, oy = it.y - it.h / 2 + HEAD;
+    for (const i of below) {
+      const t = c.items[i];
+      if (!t) break;
+      hit = [ox + t.x, oy + t.y + (top ? -t.h / 2 : t.h / 2)];
+      if (!t.sub) break;
+      ox += t.x - t.w / 2 + PAD + (t.w - 2 * PAD - t.sub.w) / 2; oy += t.y - t.h / 2 + HEAD; c = t.sub;
+    }
+    return hit;
   }
 
   nodeClass(n) {
@@ -216,8 +300,8 @@ class Viewer {
     const byX = (p, q) => p.pts[p.pts.length - 4] - q.pts[q.pts.length - 4];
     for (const es of into.values()) es.sort(byX);
     for (const es of from.values()) es.sort(byX);
-    for (const e of c.edges) {
-      if (e.pts.length < 4) continue;
+    const drawEdge = e => {
+      if (e.pts.length < 4) return;
       let d = "";
       for (let k = 0; k < e.pts.length; k += 2) d += (k ? "L" : "M") + (ox + e.pts[k]).toFixed(1) + " " + (oy + e.pts[k + 1]).toFixed(1);
       out.push(`<path class="edge" d="${d}" marker-end="url(#ar)"><title>${esc((e.names || []).join("\n"))}</title></path>`);
@@ -228,7 +312,9 @@ class Viewer {
       else { k = Math.max(0, Math.floor(n / 4) * 2 - 2); f = n > 4 ? 1 : 0.5; }
       const lx = ox + e.pts[k] + f * (e.pts[k + 2] - e.pts[k]), ly = oy + e.pts[k + 1] + f * (e.pts[k + 3] - e.pts[k + 1]);
       out.push(`<text class="elabel" x="${(lx + 4).toFixed(1)}" y="${(ly + 3).toFixed(1)}">${esc(short(e.label, 40))}</text>`);
-    }
+    };
+    // edges that end inside an open group are drawn over it, the others under the boxes
+    for (const e of c.edges) if (!e.deep) drawEdge(e);
     for (const it of c.items) {
       const x = ox + it.x - it.w / 2, y = oy + it.y - it.h / 2;
       const sel = this.sel === it.path ? " sel" : "";
@@ -259,10 +345,13 @@ class Viewer {
           + `<text class="nm" x="${(x + it.w / 2).toFixed(1)}" y="${(y + 32).toFixed(1)}">${esc(line2)}</text></g>`);
       }
     }
+    for (const e of c.edges) if (e.deep) drawEdge(e);
   }
 
   render() {
-    const c = this.compose(this.D.root, "");
+    this.memo = new Map();
+    if (this.twin) this.twin.memo = new Map();      // its sizes depend on what is open here
+    const c = this.compose(this.D.root, "", this.twin ? "" : null);
     this.laid = c;
     const out = [];
     this.drawGroup(c, 20, 20, out);
@@ -433,44 +522,58 @@ function onnxkitMain() {
 }
 
 function diffMain(data) {
-  // two viewers side by side; opening, closing or selecting on one side does
-  // the same to the matched group or node on the other
+  // two viewers side by side, laid out together (matched nodes at the same place):
+  // opening, closing or selecting on one side does the same to the twin on the
+  // other, each side redraws when the other does, and the two scroll together
   const pair = [];
   const other = v => pair[0] === v ? pair[1] : pair[0];
   let busy = false;
-  const opts = side => ({
+  const opts = {
     onSelect(v, path, m) {
       if (busy) return;
       const k = m.n !== undefined ? m.n : v.G[m.g].nd;
       const match = k !== undefined ? v.N[k].mt : undefined;
       busy = true;
-      if (match !== undefined && match !== null) other(v).select(match);
+      const o = other(v);
+      if (match !== undefined && match !== null && o.select(match)) {
+        // the way down to it opened there: open the same here, then redraw both
+        mirrorOpen(o, v); v.render(); o.reveal(o.where.get(match));
+      } else {                     // no match: open there what is open here, so that its place shows
+        mirrorOpen(v, o); o.render(); v.render();
+        o.canvas.scrollTop = v.canvas.scrollTop; o.canvas.scrollLeft = v.canvas.scrollLeft;
+      }
       busy = false;
     },
     onToggle(v, path, m, opened) {
       if (busy) return;
-      const o = other(v), key = v.G[m.g].p;
-      if (!key) return;
-      o.G.forEach((g, gi) => {
-        if (g.p !== key) return;
-        for (const [k, p] of o.gwhere) if (k === gi) { if (opened) o.open.add(p); else o.open.delete(p); }
-      });
+      const o = other(v), tp = v.twinOf(path);
+      if (tp === null) return;
+      if (opened) o.open.add(tp); else o.open.delete(tp);
       busy = true; o.render(); busy = false;
     },
-  });
+    onRender(v) {
+      if (busy || pair.length < 2) return;
+      busy = true; other(v).render(); busy = false;
+    },
+  };
+  // open on `to` the twins of what is open on `from`
+  const mirrorOpen = (from, to) => {
+    for (const p of from.open) {
+      const tp = p === "" ? "" : from.twinOf(p);
+      if (tp !== null) to.open.add(tp);
+    }
+  };
   for (const side of [0, 1]) {
-    const d = data.sides[side];
-    const v = new Viewer(d, document.getElementById("side" + side), opts(side));
-    v.gwhere = new Map();
-    const walk = (gi, path) => v.G[gi].it.forEach((r, i) => {
-      if (r >= 0) return;
-      const p = path === "" ? String(i) : path + "." + i;
-      if (!v.gwhere.has(-1 - r)) v.gwhere.set(-1 - r, p);
-      walk(-1 - r, p);
-    });
-    walk(d.root, "");
-    pair.push(v);
+    pair.push(new Viewer(data.sides[side], document.getElementById("side" + side), opts));
   }
+  pair[0].twin = pair[1]; pair[1].twin = pair[0];
+  mirrorOpen(pair[0], pair[1]); mirrorOpen(pair[1], pair[0]);
+  busy = true; pair[0].render(); pair[1].render(); busy = false;
+  for (const v of pair) v.canvas.addEventListener("scroll", () => {
+    const o = other(v);
+    if (Math.abs(o.canvas.scrollTop - v.canvas.scrollTop) > 1) o.canvas.scrollTop = v.canvas.scrollTop;
+    if (Math.abs(o.canvas.scrollLeft - v.canvas.scrollLeft) > 1) o.canvas.scrollLeft = v.canvas.scrollLeft;
+  });
   return pair;
 }
 
