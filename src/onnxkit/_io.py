@@ -4,6 +4,10 @@
 the map (or into the external-data files, mapped on first use).  ``save``
 streams the encoded chunks to a temporary file beside the target and renames
 it into place, so a model can be saved over the very file it was loaded from.
+A model whose external tensors all lie in one file is saved with external
+data by keeping that file: referenced when ``location`` names it already,
+else copied under the new location by the kernel (holes kept, no byte read
+into Python); otherwise the tensors are rewritten.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from .errors import FormatError, OnnxkitError
 from .ir import serde
 from .ir._core import Model
 from .ir._dtypes import DataType
-from .ir._tensor import ExternalFiles, TensorBase
+from .ir._tensor import ExternalFiles, ExternalTensor, TensorBase, resolve_location
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -143,6 +147,95 @@ class _ExternalWriter:
         return (self.location, start, len(data))
 
 
+class _NotKept(Exception):
+    """A tensor that must go external but is not in the file being kept."""
+
+
+class _KeepWriter:
+    """Places every tensor that goes external at its place in the one
+    external-data file it already lies in (copied or reused under
+    ``location``); any other tensor that goes external is appended to the
+    copy (``append``: its path), or, with no copy to append to, raises _NotKept."""
+
+    def __init__(self, source: str, location: str, threshold: int, append: str | None) -> None:
+        self.source = source
+        self.location = location
+        self.threshold = threshold
+        self.append = append
+        self._writer: _ExternalWriter | None = None
+
+    def __call__(self, t: TensorBase, name: str | None):
+        if t.dtype == DataType.STRING or t.nbytes < self.threshold:
+            return None
+        if isinstance(t, ExternalTensor) and _source_of(t) == self.source:
+            return (self.location, t.offset or 0, t.nbytes if t.length is None else t.length)
+        if not self.append:
+            raise _NotKept(name)
+        if self._writer is None:
+            f = open(self.append, "ab")
+            self._writer = _ExternalWriter(f, self.location, self.threshold)
+            self._writer.offset = f.tell()
+        return self._writer(t, name)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.f.close()
+
+
+def _source_of(t: "ExternalTensor") -> str | None:
+    if t.base_dir is None:
+        return None
+    try:
+        return resolve_location(t.location, t.base_dir, t.name)
+    except OnnxkitError:
+        return None
+
+
+def _external_sources(model: Model) -> tuple[set, int]:
+    """The real paths of the files the model's external tensors lie in (None
+    for a tensor without a folder), and how many bytes those tensors take."""
+    out, used = set(), 0
+    for g in model.all_graphs():
+        ts = [v.const_value for v in g.initializers.values()]
+        ts += [a.value for n in g for a in n.attributes.values()]
+        for t in ts:
+            if isinstance(t, ExternalTensor):
+                out.add(_source_of(t))
+                used += t.nbytes if t.dtype != DataType.STRING else 0
+    return out, used
+
+
+def _copy_beside(source: str, folder: str) -> str | None:
+    """A copy of the file ``source`` in ``folder`` made by the kernel
+    (copy_file_range, data segments only: holes stay holes), so the weights
+    never pass through Python; None when the file cannot be copied so."""
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".onnxkit-", suffix=".data")
+    try:
+        with open(source, "rb") as src:
+            s = src.fileno()
+            size = os.fstat(s).st_size
+            pos = 0
+            while pos < size:
+                try:
+                    start = os.lseek(s, pos, os.SEEK_DATA)
+                except OSError:      # ENXIO: only a hole is left
+                    break
+                end = os.lseek(s, start, os.SEEK_HOLE)
+                while start < end:
+                    n = os.copy_file_range(s, fd, end - start, start, start)
+                    if n <= 0:
+                        raise OSError("copy_file_range made no progress")
+                    start += n
+                pos = end
+            os.ftruncate(fd, size)
+    except (OSError, AttributeError):
+        os.close(fd)
+        os.unlink(tmp)
+        return None
+    os.close(fd)
+    return tmp
+
+
 def _total_tensor_bytes(model: Model) -> int:
     total = 0
     for g in model.all_graphs():
@@ -184,15 +277,21 @@ def save(model: Model, path: PathLike, *, external_data: bool | None = None,
     try:
         place = None
         data_tmp = None
+        mp = None
         if external_data:
+            mp, data_tmp = _save_kept(model, folder, location, size_threshold)
+            if data_tmp:
+                tmp_files.append(data_tmp)
+        if mp is None and external_data:
             fd, data_tmp = tempfile.mkstemp(dir=folder, prefix=".onnxkit-", suffix=".data")
             tmp_files.append(data_tmp)
             data_f = os.fdopen(fd, "wb")
             place = _ExternalWriter(data_f, location, size_threshold)
         try:
-            mp = serde.serialize_model(model, place)
+            if mp is None:
+                mp = serde.serialize_model(model, place)
         finally:
-            if data_tmp is not None:
+            if place is not None:
                 data_f.close()
         chunks = mp.to_chunks()
         size = sum(len(c) for c in chunks)
@@ -205,6 +304,8 @@ def save(model: Model, path: PathLike, *, external_data: bool | None = None,
         with os.fdopen(fd, "wb") as f:
             f.writelines(chunks)
         mode = _default_mode()
+        if data_tmp == "":       # the kept file already is the target: nothing to move
+            data_tmp = None
         if data_tmp is not None:
             os.chmod(data_tmp, mode)
             target = os.path.join(folder, location)
@@ -221,6 +322,39 @@ def save(model: Model, path: PathLike, *, external_data: bool | None = None,
                 os.unlink(t)
             except OSError:
                 pass
+
+
+def _save_kept(model: Model, folder: str, location: str, threshold: int):
+    """``(ModelProto, data file to move into place)`` when every tensor that
+    goes external lies in one existing file, which then becomes the new
+    external-data file without being read into Python: itself when it already
+    is the target ("": nothing to move), else a kernel copy of it.
+    ``(None, None)`` when that does not hold or the file cannot be copied so."""
+    sources, used = _external_sources(model)
+    if len(sources) != 1 or None in sources:
+        return None, None
+    (source,) = sources
+    target = os.path.realpath(os.path.join(folder, location))
+    if os.path.realpath(source) == target:
+        link = ""
+    else:
+        try:
+            if used * 2 < os.path.getsize(source):
+                return None, None       # most of the file is not this model's: write what is
+        except OSError:
+            return None, None
+        link = _copy_beside(source, folder)
+        if link is None:
+            return None, None
+    place = _KeepWriter(source, location, threshold, link or None)
+    try:
+        return serde.serialize_model(model, place), link
+    except _NotKept:
+        if link:
+            os.unlink(link)
+        return None, None
+    finally:
+        place.close()
 
 
 def _open_same(key: tuple) -> int:

@@ -24,7 +24,7 @@ from ..defs import get_schema
 from ..errors import DataSizeError, ExternalDataError, InferenceError
 from ..ir import AttributeType, DataType, Graph, Node, OptionalType, SequenceType, TensorType, Type, Value
 from ..ir._domain import normalize_domain, normalize_opsets
-from ..ir._tensor import TensorBase
+from ..ir._tensor import ExternalTensor, TensorBase
 from ..ops._evaluate import evaluate_node, kernel_attribute
 from ..ops._registry import find_kernel, find_shape
 from ..ops._shape import Dim, InferenceContext, Sym, dim_text, sym, tensor_type
@@ -280,6 +280,8 @@ class Driver:
         x = info.value
         if x is None or _size(x) > MAX_FOLD_ELEMENTS or len(x.shape) > 1:
             return None
+        if isinstance(x, TensorBase) and not x.dtype.is_integer:
+            return None         # dims are integers: a float weight is not read for them
         x = self.value(info)
         if x is None or x.dtype.kind not in "iu":
             return None
@@ -477,6 +479,8 @@ class Driver:
             if info is None:
                 args.append(None)
                 continue
+            if isinstance(info.value, ExternalTensor) and not info.value.dtype.is_integer:
+                return      # a weight in external data: not read to fold (shapes are integers)
             x = self.value(info)
             if x is None:
                 return
