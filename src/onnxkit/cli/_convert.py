@@ -1,8 +1,10 @@
 """Load a model and save it again, with its tensors inline or in an
 external-data file beside it, optionally converted to another opset version
 (--opset N, up or down) or to what the installed onnxruntime loads (--for
-onnxruntime).  Without --external-data or --inline, tensors go external only
-when the model would pass protobuf's 2 GiB limit."""
+onnxruntime, or --for onnxruntime==X.Y for another release).  Without
+--external-data or --inline, tensors go external when the model had external
+data (its data file is then copied by the kernel, not read) or would pass
+protobuf's 2 GiB limit."""
 
 from __future__ import annotations
 
@@ -23,6 +25,13 @@ def _nonneg_int(s: str) -> int:
     return v
 
 
+def _runtime(s: str) -> str:
+    name, eq, version = s.partition("==")
+    if name != "onnxruntime" or (eq and not all(p.isdigit() for p in version.split("."))):
+        raise argparse.ArgumentTypeError(f"expected 'onnxruntime' or 'onnxruntime==X.Y', got {s!r}")
+    return s
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL", help="the .onnx file to read")
     p.add_argument("out", metavar="OUT", help="the .onnx file to write")
@@ -39,9 +48,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     ver.add_argument("--opset", metavar="N", type=_nonneg_int,
                      help="convert to ai.onnx opset N (up or down); nodes that cannot be "
                           "expressed there are listed and nothing is written")
-    ver.add_argument("--for", dest="for_runtime", choices=["onnxruntime"],
+    ver.add_argument("--for", dest="for_runtime", type=_runtime, metavar="onnxruntime[==X.Y]",
                      help="convert down to the newest IR version and opsets the installed "
-                          "onnxruntime loads (only what is newer changes)")
+                          "onnxruntime (or onnxruntime X.Y) loads (only what is newer changes)")
     p.add_argument("--ir-version", metavar="K", type=_nonneg_int,
                    help="write IR version K (default: what the target opset needs)")
 
@@ -55,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--location needs external data; it cannot go with --inline")
     external = True if (args.external_data or args.location) else (False if args.inline else None)
     model = load(args.model)
+    if external is None and external_files(model):
+        external = True         # weights kept in external data (copied without being read)
     if args.opset is not None or args.for_runtime or args.ir_version is not None:
         model = _convert(model, args)
     save(model, args.out, external_data=external, location=args.location,

@@ -73,8 +73,10 @@ def _ir_version(m: Model, src: dict[str, int], dst: dict[str, int], cap: int | N
     ir = m.ir_version
     s, d = src.get(""), dst.get("")
     if s is not None and d is not None and d != s:
-        need = ir_version_for(d)
-        ir = max(ir, need) if d > s else min(ir, max(need, _ir_floor(m)))
+        need, floor = ir_version_for(d), _ir_floor(m)
+        # down: no newer than the target opset's IR, yet what the converted
+        # structure needs (an adapter may have made initializers: IR 4)
+        ir = max(ir, need) if d > s else max(min(ir, max(need, floor)), floor)
     if cap is not None:
         ir = min(ir, cap)
     return ir

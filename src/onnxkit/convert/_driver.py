@@ -9,7 +9,9 @@ target.  An op that did not exist yet at the target is expanded through its
 function body (where the schema gives one) or an adapter of its first
 version, else refused.  Nodes an adapter adds are stepped the same way from
 the version they were made at.  Finally every node that moved down is checked
-against the target schema's types.
+against the target schema's types (a node that only moves, selects or
+compares values runs in an exact wider type between Casts where its own type
+is not allowed there).
 """
 
 from __future__ import annotations
@@ -196,7 +198,13 @@ class Converter:
             if n.graph is None:      # expanded away: its nodes are in ``added``
                 return n, added
         if stepped:
-            check_node_types(n, dom, to, start if n.op_type == first_op else None, self.universe)
+            try:
+                check_node_types(n, dom, to, start if n.op_type == first_op else None, self.universe)
+            except Refuse:
+                from ._ops_cast import widen_through_casts
+                if not widen_through_casts(self, g, n, dom, to):
+                    raise
+                check_node_types(n, dom, to, None, self.universe)
         return n, added
 
     def _apply(self, ctx: Step, dom: str, op: str, s: int, direction: str) -> None:

@@ -3,7 +3,13 @@ so it is written here): expanded into MatMul / Softmax arithmetic at opset 22
 for the cases whose shapes are known: 3-D or 4-D Q/K/V, multi-head,
 grouped- and multi-query heads, a boolean or additive mask, ``is_causal``,
 past key/value, ``softcap``, ``scale`` and ``softmax_precision``.  The
-fully-masked-row rule (a zero row, not NaN) is kept with a Where."""
+fully-masked-row rule (a zero row, not NaN) is kept with a Where.
+
+Attention-24's ``nonpad_kv_seqlen`` (keys past each batch's count are
+padding; with ``is_causal`` the causal frontier moves to the end of those
+keys) and Attention-25's sliding window (``left_window_size``,
+``right_window_size``) go down as a boolean mask folded into ``attn_mask``,
+built from the shapes at run time (Range / Less / And)."""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ import math
 import numpy as np
 
 from ..ir import DataType, Value
+from ..ir._types import TensorType
 from ._context import Step
 from ._registry import Adapter
 
@@ -140,4 +147,161 @@ def p_dtype(ctx: Step, prec, dt: DataType):
     return DataType(int(prec)).numpy_dtype if prec is not None else dt.numpy_dtype
 
 
-ADAPTERS = {("Attention", 23): Adapter("Attention is new at opset 23", _down)}
+# ------------------------------------------------------------------ 24 and 25: masks
+class _Positions:
+    """Int64 values of the node's query / key positions, built on demand:
+    ``i`` (1, 1, q, 1), ``j`` (1, 1, 1, kv) and the causal ``offset`` (the
+    keys before the query block: nonpad - q_len per batch, or past_len)."""
+
+    def __init__(self, ctx: Step) -> None:
+        n = ctx.node
+        self.ctx = ctx
+        ins = list(n.inputs) + [None] * (7 - len(n.inputs))
+        self.q, self.k, self.mask, self.past_k, self.nonpad = ins[0], ins[1], ins[3], ins[4], ins[6]
+        rq, rk = ctx.rank(self.q), ctx.rank(self.k)
+        if rq not in (3, 4) or rk not in (3, 4):
+            ctx.refuse(f"Attention needs opset {ctx.version + 1} for this mask when the rank of Q or K "
+                       "is unknown")
+        if self.nonpad is not None and self.past_k is not None:
+            ctx.refuse("nonpad_kv_seqlen with past_key (invalid in the spec)")
+        self.q_ax, self.k_ax = (2 if rq == 4 else 1), (2 if rk == 4 else 1)
+
+    def mask_shape(self) -> tuple | None:
+        """(batch or 1, 1, q, kv) of the mask made here, when known as numbers."""
+        ctx = self.ctx
+        qs, ks = ctx.shape(self.q), ctx.shape(self.k)
+        b = 1
+        if self.nonpad is not None:
+            ns = ctx.shape(self.nonpad)
+            b = ns[0] if ns else None
+        kv = ks[self.k_ax]
+        if self.past_k is not None:
+            ps = ctx.shape(self.past_k)
+            kv = kv + ps[2] if ps and isinstance(ps[2], int) and isinstance(kv, int) else None
+        dims = (b, 1, qs[self.q_ax], kv)
+        return dims if all(isinstance(d, int) for d in dims) else None
+
+    def _dim(self, v: Value, axis: int) -> Value:
+        return self.ctx.add("Shape", [v], {"start": axis, "end": axis + 1})[0]
+
+    def _range4(self, length: Value, shape: list[int]) -> Value:
+        ctx = self.ctx
+        (scalar,) = ctx.add("Squeeze", [length])
+        zero, one = (ctx.constant(np.asarray(x, np.int64), "c") for x in (0, 1))
+        (r,) = ctx.add("Range", [zero, scalar, one])
+        return ctx.add("Reshape", [r, ctx.constant(np.asarray(shape, np.int64), "shape")])[0]
+
+    def q_len(self) -> Value:
+        return self._dim(self.q, self.q_ax)
+
+    def kv_len(self) -> Value:
+        kv = self._dim(self.k, self.k_ax)
+        if self.past_k is not None:
+            (kv,) = self.ctx.add("Add", [kv, self._dim(self.past_k, 2)])
+        return kv
+
+    def i(self) -> Value:
+        return self._range4(self.q_len(), [1, 1, -1, 1])
+
+    def j(self) -> Value:
+        return self._range4(self.kv_len(), [1, 1, 1, -1])
+
+    def nonpad4(self) -> Value:
+        shp = self.ctx.constant(np.asarray([-1, 1, 1, 1], np.int64), "shape")
+        return self.ctx.add("Reshape", [self.nonpad, shp])[0]
+
+    def offset(self) -> Value:
+        ctx = self.ctx
+        if self.nonpad is not None:
+            return ctx.add("Sub", [self.nonpad4(), self.q_len()])[0]
+        if self.past_k is not None:
+            return self._dim(self.past_k, 2)
+        return ctx.constant(np.asarray([0], np.int64), "zero")
+
+
+def _fold_mask(ctx: Step, pos: _Positions, allowed: Value) -> None:
+    """attn_mask := attn_mask and ``allowed`` (bool, broadcasting to
+    (batch, 1, q, kv)); an additive mask gets -inf where not allowed."""
+    n = ctx.node
+    mask = pos.mask
+    allowed.type = TensorType(DataType.BOOL, pos.mask_shape())
+    if mask is None:
+        _set_input(n, 3, allowed)
+        return
+    ms, ks = ctx.shape(mask), ctx.shape(pos.k)
+    kv = ks[pos.k_ax] if ks is not None else None
+    if ms is None or ks is None or kv is None or pos.past_k is not None or ms[-1] != kv:
+        ctx.refuse(f"an attn_mask not known to span every key (it may be padded) with this "
+                   f"mask needs opset {ctx.version + 1}")
+    dt = ctx.dtype(mask)
+    if dt == DataType.BOOL:
+        (m,) = ctx.add("And", [mask, allowed])
+    elif dt is not None and dt.is_floating:
+        zero = ctx.constant(np.asarray(0, dt.numpy_dtype), "zero")
+        ninf = ctx.constant(np.asarray(-np.inf, dt.numpy_dtype), "ninf")
+        (bias,) = ctx.add("Where", [allowed, zero, ninf])
+        (m,) = ctx.add("Add", [mask, bias])
+    else:
+        ctx.refuse("an attn_mask of unknown type")
+    if allowed.shape is not None:
+        try:
+            m.type = TensorType(dt, np.broadcast_shapes(tuple(ms), tuple(allowed.shape)))
+        except (TypeError, ValueError):
+            pass
+    _set_input(n, 3, m)
+
+
+def _set_input(n, i: int, v: Value) -> None:
+    ins = list(n.inputs) + [None] * (i + 1 - len(n.inputs))
+    ins[i] = v
+    n.set_inputs(ins)
+
+
+def _down_24(ctx: Step) -> None:
+    """nonpad_kv_seqlen -> a padding mask (key j < nonpad[b]); with
+    is_causal, the causal rule j <= i + nonpad[b] - q_len joins it (opset
+    23's causal rule counts from the first key)."""
+    n = ctx.node
+    if len(n.inputs) < 7 or n.inputs[6] is None:
+        ctx.set_inputs(n.inputs[:6])
+        return
+    pos = _Positions(ctx)
+    j = pos.j()
+    (allowed,) = ctx.add("Less", [j, pos.nonpad4()])
+    if n.attr("is_causal", 0):
+        (frontier,) = ctx.add("Add", [pos.i(), pos.offset()])
+        (causal,) = ctx.add("LessOrEqual", [j, frontier])
+        (allowed,) = ctx.add("And", [allowed, causal])
+        ctx.set_attr("is_causal", 0)
+    _fold_mask(ctx, pos, allowed)
+    ctx.set_inputs(n.inputs[:6])
+
+
+def _down_25(ctx: Step) -> None:
+    """The sliding window -> a mask: with d = i + offset - j, a key is kept
+    when d <= left_window_size and -d <= right_window_size (each when >= 0)."""
+    n = ctx.node
+    left, right = n.attr("left_window_size", -1), n.attr("right_window_size", -1)
+    ctx.drop_attr("left_window_size")
+    ctx.drop_attr("right_window_size")
+    if left < 0 and right < 0:
+        return
+    pos = _Positions(ctx)
+    (frontier,) = ctx.add("Add", [pos.i(), pos.offset()])
+    (d,) = ctx.add("Sub", [frontier, pos.j()])
+    parts = []
+    if left >= 0:
+        parts.append(ctx.add("LessOrEqual", [d, ctx.constant(np.asarray(left, np.int64), "left")])[0])
+    if right >= 0:
+        parts.append(ctx.add("GreaterOrEqual", [d, ctx.constant(np.asarray(-right, np.int64), "right")])[0])
+    allowed = parts[0] if len(parts) == 1 else ctx.add("And", parts)[0]
+    _fold_mask(ctx, pos, allowed)
+
+
+def _up_same(ctx: Step) -> None:
+    """Nothing changed going up: the new inputs and attributes are absent."""
+
+
+ADAPTERS = {("Attention", 23): Adapter("Attention is new at opset 23", _down),
+            ("Attention", 24): Adapter(_up_same, _down_24),
+            ("Attention", 25): Adapter(_up_same, _down_25)}

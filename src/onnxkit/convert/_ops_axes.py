@@ -72,13 +72,17 @@ def _split_18_down(ctx: Step) -> None:
     axis = ctx.attr("axis", 0)
     dim = shape[axis] if shape is not None and -len(shape) <= axis < len(shape) else None
     if not isinstance(dim, int):
-        ctx.refuse("num_outputs needs opset 18 when the split dimension's size is unknown")
+        _split_sizes_at_run_time(ctx, k, axis)
+        return
     if dim % k == 0:
         return
     chunk = -(-dim // k)
     sizes = [chunk] * (k - 1) + [dim - chunk * (k - 1)]
     if sizes[-1] < 0:
-        ctx.refuse(f"num_outputs={k} does not split a dimension of {dim}")
+        # an invalid split (an error when it runs, as at 18: such a node may
+        # sit in a branch that never runs): the sizes are left to run time
+        _split_sizes_at_run_time(ctx, k, axis)
+        return
     ctx.set_inputs([n.inputs[0], ctx.constant(np.asarray(sizes, np.int64), "split")])
 
 
@@ -95,6 +99,23 @@ _REDUCE_18 = ("ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "Reduce
 
 def _reduce_up(ctx: Step) -> None:
     attr_to_input("axes", 1)(ctx)
+
+
+def _split_sizes_at_run_time(ctx: Step, k: int, axis: int) -> None:
+    """The split sizes of num_outputs=k computed from the dimension d at run
+    time: k-1 chunks of ceil(d / k), then the rest (Split-13 takes them as
+    an input; below 13 that input must be a constant and is refused)."""
+    n = ctx.node
+    (d,) = ctx.add("Shape", [n.inputs[0]], {"start": axis} if axis == -1 else {"start": axis, "end": axis + 1})
+    if k == 1:
+        ctx.set_inputs([n.inputs[0], d])
+        return
+    c = lambda v, name: ctx.constant(np.asarray(v, np.int64), name)  # noqa: E731
+    (chunk,) = ctx.add("Div", [ctx.add("Add", [d, c([k - 1], "c")])[0], c([k], "k")])
+    (first,) = ctx.add("Expand", [chunk, c([k - 1], "shape")])
+    (rest,) = ctx.add("Sub", [d, ctx.add("Mul", [chunk, c([k - 1], "c")])[0]])
+    (sizes,) = ctx.add("Concat", [first, rest], {"axis": 0})
+    ctx.set_inputs([n.inputs[0], sizes])
 
 
 ADAPTERS = {

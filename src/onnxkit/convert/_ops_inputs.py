@@ -93,17 +93,26 @@ def _pad_18_down(ctx: Step) -> None:
     if len(n.inputs) < 4 or n.inputs[3] is None:
         return
     axes = ctx.need_const(3, "axes")
-    pads = ctx.need_const(1, "pads")
     rank = ctx.rank(n.inputs[0])
     if rank is None:
         ctx.refuse("its axes input needs opset 18 (the data's rank is unknown)")
     axes = [int(a) + rank if a < 0 else int(a) for a in np.asarray(axes).reshape(-1)]
-    full = [0] * (2 * rank)
     k = len(axes)
-    for j, a in enumerate(axes):
-        full[a], full[a + rank] = int(pads[j]), int(pads[j + k])
-    ctx.set_inputs([n.inputs[0], ctx.constant(np.asarray(full, np.int64), "pads"),
-                    n.inputs[2] if len(n.inputs) > 2 else None])
+    pads = ctx.const(n.inputs[1])
+    if pads is not None:
+        full = [0] * (2 * rank)
+        for j, a in enumerate(axes):
+            full[a], full[a + rank] = int(pads[j]), int(pads[j + k])
+        full_v = ctx.constant(np.asarray(full, np.int64), "pads")
+    else:
+        # pads computed at run time: every axis's pair gathered from them,
+        # the other axes from a 0 put after them
+        idx = [2 * k] * (2 * rank)
+        for j, a in enumerate(axes):
+            idx[a], idx[a + rank] = j, j + k
+        (ext,) = ctx.add("Concat", [n.inputs[1], ctx.constant(np.zeros(1, np.int64), "zero")], {"axis": 0})
+        (full_v,) = ctx.add("Gather", [ext, ctx.constant(np.asarray(idx, np.int64), "idx")], {"axis": 0})
+    ctx.set_inputs([n.inputs[0], full_v, n.inputs[2] if len(n.inputs) > 2 else None])
 
 
 # --------------------------------------------------------------------- Slice

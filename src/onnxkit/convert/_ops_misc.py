@@ -3,12 +3,14 @@
 ``value_*`` attributes (12), GridSample's mode names (20), RoiAlign's
 coordinate mode (16), Scatter -> ScatterElements (11), DFT's axis input
 (20), per-axis (De)QuantizeLinear (13), Shape's start/end (15), ``saturate``
-of the casts (19, float 8 only), Reshape's allowzero (14)."""
+of the casts (19, float 8 only), Reshape's allowzero (14), Trilu (new at 14:
+a Where on a mask of row and column indices)."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from ..ir import DataType
 from ._context import Step
 from ._registry import Adapter
 
@@ -191,14 +193,108 @@ def _saturate_only_for_float8(attr_to: str | None):
 
 
 def _reshape14_down(ctx: Step) -> None:
-    """allowzero=1 only differs where the shape holds a 0."""
+    """allowzero=1 only differs where the shape holds a 0 (copied from the
+    input without it).  An entry is safe when it is a nonzero constant, or
+    when the output's dim there is the input's dim there (the same symbol or
+    number): a 0 there then means the input's dim is 0 too, and copying it
+    gives the same 0.  Exporters build shapes as Concat(Shape slices,
+    constants), which this covers."""
     if not ctx.attr("allowzero", 0):
         ctx.drop_attr("allowzero")
         return
-    shape = ctx.const(ctx.node.inputs[1])
-    if shape is None or (np.asarray(shape) == 0).any():
-        ctx.refuse("allowzero=1 with a shape that may hold 0 needs opset 14")
+    n = ctx.node
+    entries = _shape_entries(ctx, n.inputs[1])
+    x, y = ctx.shape(n.inputs[0]), ctx.shape(n.outputs[0])
     ctx.drop_attr("allowzero")
+    for i, e in enumerate(entries or [None]):
+        if e is not None and e != 0:
+            continue
+        if e is None and x is not None and y is not None and len(y) == len(entries or ()) \
+                and i < len(x) and x[i] == y[i] and x[i] is not None and (not isinstance(x[i], int) or x[i] > 0):
+            continue
+        _reshape_zero_branch(ctx)
+        return
+
+
+#: what ConstantOfShape-9 makes (the empty result of a shape holding 0)
+_CONSTANT_OF_SHAPE_9 = ("float16", "float", "double", "int8", "int16", "int32", "int64",
+                        "uint8", "uint16", "uint32", "uint64", "bool")
+
+
+def _reshape_zero_branch(ctx: Step) -> None:
+    """A shape that may hold 0, with allowzero=1: a 0 entry makes the result
+    empty, of exactly that shape (a -1 beside a 0 is invalid), so
+    ``If(ReduceProd(shape) == 0, ConstantOfShape(shape), Reshape(x, shape))``
+    is exact: the Reshape branch runs only on shapes without a 0.  The
+    branches' nodes are valid at every opset from 9 to 13 as built (the
+    driver does not step them: a target below 9 is refused here)."""
+    from ..ir import Graph, Node, Tensor, Value
+    from ..ir._types import TensorType
+
+    n = ctx.node
+    x, shape = n.inputs[0], n.inputs[1]
+    dt = ctx.dtype(x)
+    if ctx.driver.dst.get("", ctx.version) < 9 or dt is None or dt.short_name not in _CONSTANT_OF_SHAPE_9:
+        ctx.refuse("allowzero=1 with a shape that may hold 0 needs opset 14 (or 9, through If, "
+                   f"for a known type ConstantOfShape makes; here {dt.short_name if dt else 'unknown'})")
+    y = n.outputs[0]
+    out_type = TensorType(dt, y.shape) if y.shape is not None else TensorType(dt)
+    zero = Value(ctx.driver.fresh_name("empty"), out_type)
+    fill = Node("ConstantOfShape", [shape], [zero], name=ctx.driver.fresh_name("ConstantOfShape"),
+                attributes={"value": Tensor(np.zeros(1, dt.numpy_dtype))})
+    then_g = Graph([], [zero], [fill], name=ctx.driver.fresh_name("empty_result"))
+    res = Value(ctx.driver.fresh_name("reshaped"), out_type)
+    reshape = Node("Reshape", [x, shape], [res], name=ctx.driver.fresh_name("Reshape"))
+    else_g = Graph([], [res], [reshape], name=ctx.driver.fresh_name("reshape"))
+    (prod,) = ctx.add("ReduceProd", [shape], {"keepdims": 0})
+    (cond,) = ctx.add("Equal", [prod, ctx.constant(np.array(0, np.int64), "zero")])
+    ctx.replace("If", [cond], {"then_branch": then_g, "else_branch": else_g})
+
+
+def _shape_entries(ctx: Step, v) -> list | None:
+    """The entries of a 1-D int64 shape value where constant (None where
+    not), looking through Concat; None when its length is unknown."""
+    c = ctx.const(v)
+    if c is not None:
+        return [int(e) for e in np.asarray(c).reshape(-1)]
+    p = v.producer() if v is not None else None
+    if p is not None and p.op_type == "Concat" and not p.domain and p.attr("axis", 0) in (0, -1):
+        out: list = []
+        for part in p.inputs:
+            sub = _shape_entries(ctx, part)
+            if sub is None:
+                return None
+            out += sub
+        return out
+    s = ctx.shape(v)
+    if s is not None and len(s) == 1 and isinstance(s[0], int):
+        return [None] * s[0]
+    return None
+
+
+def _trilu_down(ctx: Step) -> None:
+    """Trilu before 14: keep x[..., i, j] where j - i >= k (upper) or
+    j - i <= k (lower), zero elsewhere: Where(mask, x, 0) with the mask from
+    two Ranges over the last two dims (exact; Where-9 takes every numeric
+    type but bfloat16, which the driver checks)."""
+    n = ctx.node
+    x = n.inputs[0]
+    dt = ctx.dtype(x)
+    if dt is None or not (dt.is_floating or dt.is_integer or dt == DataType.BOOL):
+        ctx.refuse("Trilu needs opset 14 when its input is not of a known numeric type")
+    k = n.inputs[1] if len(n.inputs) > 1 and n.inputs[1] is not None else \
+        ctx.constant(np.asarray(0, np.int64), "k")
+    (shape,) = ctx.add("Shape", [x])
+    zero, one = (ctx.constant(np.asarray(v, np.int64), "c") for v in (0, 1))
+
+    def positions(index: int):
+        (size,) = ctx.add("Gather", [shape, ctx.constant(np.asarray(index, np.int64), "axis")], {"axis": 0})
+        return ctx.add("Range", [zero, size, one])[0]
+    (i,) = ctx.add("Unsqueeze", [positions(-2), ctx.constant(np.asarray([1], np.int64), "axes")])
+    (d,) = ctx.add("Sub", [positions(-1), i])          # (rows, cols): j - i
+    (keep,) = ctx.add("GreaterOrEqual" if n.attr("upper", 1) else "LessOrEqual", [d, k])
+    fill = ctx.constant(np.zeros((), dt.numpy_dtype), "zero")
+    ctx.replace("Where", [keep, x, fill], {})
 
 
 _BINARY_7 = ("Add", "Sub", "Mul", "Div", "Pow", "And", "Or", "Xor", "Equal", "Greater", "Less")
@@ -219,5 +315,6 @@ ADAPTERS = {
     ("CastLike", 19): Adapter(lambda ctx: None, _saturate_only_for_float8(None)),
     ("QuantizeLinear", 19): Adapter(lambda ctx: None, _saturate_only_for_float8(None)),
     ("Reshape", 14): Adapter(lambda ctx: None, _reshape14_down),
+    ("Trilu", 14): Adapter("Trilu is new at opset 14", _trilu_down),
     ("DequantizeLinear", 13): Adapter(lambda ctx: None, _per_tensor_only),
 }

@@ -163,6 +163,51 @@ def _prelu_6(ctx: Step) -> None:
         ctx.refuse("its slope may broadcast, which needs opset 7 (shapes unknown or different)")
 
 
+def _prelu_7(ctx: Step) -> None:
+    """Before 7 a 1-D slope of C values applies per channel (axis 1) of an
+    input of rank > 2; from 7 it broadcasts from the right: unsqueeze it to
+    (C, 1, ..., 1)."""
+    x, slope = ctx.shape(ctx.input(0)), ctx.shape(ctx.input(1))
+    if slope is not None and all(isinstance(d, int) for d in slope) and _prod(slope) == 1:
+        return
+    if x is None or slope is None:
+        ctx.refuse("its slope may apply per channel (opset 6) or broadcast (opset 7): "
+                   "the shapes are unknown")
+    if len(slope) != 1 or len(x) <= 2:
+        return
+    if not isinstance(x[1], int) or not isinstance(slope[0], int):
+        ctx.refuse("its 1-D slope may apply per channel (opset 6): the channel count is unknown")
+    if x[1] == slope[0] != 1:
+        (s,) = ctx.add("Unsqueeze", [ctx.input(1)], {"axes": list(range(1, len(x) - 1))})
+        ins = list(ctx.node.inputs)
+        ins[1] = s
+        ctx.node.set_inputs(ins)
+
+
+def _minmax_ints(compare: str):
+    """Max/Min before 12 take floating-point inputs only: on integers (exact
+    in no float type when 64-bit) they become ``Where(Greater(a, b), a, b)``
+    (``Less`` for Min), folded over the inputs (Where and Greater exist from 9
+    and take every integer type; broadcasting is the same; below 9 the
+    Where refuses, naming this node)."""
+    def down(ctx: Step) -> None:
+        n = ctx.node
+        dt = ctx.dtype(n.inputs[0]) if n.inputs else None
+        if dt is None or dt.is_floating:
+            return
+        ins = [v for v in n.inputs if v is not None]
+        if len(ins) == 1:
+            ctx.replace("Identity", ins, {})
+            return
+        acc = ins[0]
+        for b in ins[1:-1]:
+            (c,) = ctx.add(compare, [acc, b])
+            (acc,) = ctx.add("Where", [c, acc, b])
+        (c,) = ctx.add(compare, [acc, ins[-1]])
+        ctx.replace("Where", [c, acc, ins[-1]], {})
+    return down
+
+
 def _refuse(reason: str):
     def refuse(ctx: Step) -> None:
         ctx.refuse(reason)
@@ -257,7 +302,7 @@ def _prod(xs) -> int:
 #: the old behaviour).  Reviewed against the spec's change log.
 _TABLE = """
 Abs 6 13; Acos 22; Acosh 22; Add 6 13 14; ArgMax 11 12 13; ArgMin 11 12 13
-Asin 22; Asinh 22; Atan 22; Atanh 22; Attention 24 25
+Asin 22; Asinh 22; Atan 22; Atanh 22
 AveragePool 7 10 11 19 22; Bernoulli 22; BitShift 28
 Cast 9 13 21 23 24 25 28; CastLike 21 23 24 25; Ceil 6 13; Celu 28; Clip 6 12 13
 Compress 11 28; Concat 11 13; Constant 9 11 13 19 21 23 24 25
@@ -302,7 +347,9 @@ _OPTIONS: dict[tuple[str, int], dict] = {
     ("OneHot", 11): dict(neg={"axis": "out"}, down=_no_negative_indices(0)),
     ("Scan", 11): dict(neg={"scan_input_axes": "refuse", "scan_output_axes": "refuse"}),
     **{(op, 8): dict(down=_same_shapes) for op in ("Max", "Min", "Mean", "Sum")},
-    ("PRelu", 7): dict(down=_prelu_6),
+    ("PRelu", 7): dict(up=_prelu_7, down=_prelu_6),
+    ("Max", 12): dict(down=_minmax_ints("Greater")),
+    ("Min", 12): dict(down=_minmax_ints("Less")),
     ("Mod", 28): dict(down=_mod_28),
     **{(op, 14): dict(down=_widen_small_ints) for op in ("Add", "Sub", "Mul", "Div")},
     ("ConvTranspose", 11): dict(up=_no_same_padding, down=_no_same_padding),

@@ -3,7 +3,8 @@
 ``target`` is an int (ai.onnx), a dict by domain (``{"": 13, "ai.onnx.ml": 3}``)
 or ``"onnxruntime"``: the newest IR version and opsets the installed
 onnxruntime accepts, from :data:`ONNXRUNTIME_FACTS` (converting down only the
-domains that must change).
+domains that must change); ``"onnxruntime==1.20"`` names another version (a
+deployment older than the onnxruntime installed here).
 """
 
 from __future__ import annotations
@@ -71,10 +72,11 @@ def resolve_target(target: Any, current: dict[str, int]) -> tuple[dict[str, int]
     out = {normalize_domain(d): v for d, v in current.items()}
     cap = None
     if isinstance(target, str):
-        if target.lower() != "onnxruntime":
+        name, eq, version = target.strip().partition("==")
+        if name.strip().lower() != "onnxruntime" or (eq and not version.strip()):
             raise ConversionError([], message=f"unknown target {target!r}: give an opset number, "
-                                              "a dict by domain, or 'onnxruntime'")
-        cap, onnx_max, ml_max = onnxruntime_limits()
+                                              "a dict by domain, 'onnxruntime' or 'onnxruntime==X.Y'")
+        cap, onnx_max, ml_max = onnxruntime_limits(version.strip() or None)
         for d, lim in (("", onnx_max), ("ai.onnx.ml", ml_max)):
             if d in out and out[d] > lim:
                 out[d] = lim           # only what must change
