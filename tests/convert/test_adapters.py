@@ -493,3 +493,130 @@ def test_value_info_follows_the_value_an_adapter_replaces():
     out = _same_outputs(m, 11, X345)
     (vi,) = out.graph.value_info
     assert vi.name == "t" and vi.producer().op_type == "Transpose"
+
+
+# ------------------------------------------------------------------ PRelu 7, Max/Min 12, Reshape 14, Pad 18
+def test_prelu_per_channel_slope_up_to_7():
+    """PRelu-6's 1-D slope applies per channel (axis 1); at 7 it broadcasts
+    from the right, so it is unsqueezed to (C, 1, 1)."""
+    m = _model('<ir_version: 3, opset_import: ["" : 6]> g (float[2,3,4,5] x) => (float[2,3,4,5] y) '
+               '{ s = Constant <value = float[3] {0.1, 0.2, 0.3}> () \n y = PRelu (x, s) }')
+    x = {"x": np.random.default_rng(0).standard_normal((2, 3, 4, 5)).astype(np.float32)}
+    out = _same_outputs(m, 13, x)
+    assert "Unsqueeze" in _ops(out)
+    want = np.where(x["x"] < 0, x["x"] * np.array([0.1, 0.2, 0.3], np.float32).reshape(3, 1, 1), x["x"])
+    np.testing.assert_allclose(onnxkit.Session(out).run(None, x)[0], want, rtol=1e-6)
+
+
+@pytest.mark.parametrize("op", ["Max", "Min"])
+def test_integer_max_min_down_to_11_through_where(op):
+    """Max/Min take integers from 12; below, Where(Greater(a, b), a, b) is
+    exact for every int64 (a float Cast would not be)."""
+    m = _model(f'<ir_version: 8, opset_import: ["" : 13]> g (int64[4] a, int64[2,1] b, int64[4] c) => (int64[2,4] y) '
+               f'{{ y = {op} (a, b, c) }}')
+    big = 2**62 + 1
+    feeds = {"a": np.array([big, -big, 3, 0], np.int64), "b": np.array([[big - 1], [-5]], np.int64),
+             "c": np.array([1, 2, big + 2, -1], np.int64)}
+    out = _same_outputs(m, 11, feeds)
+    assert op not in _ops(out) and "Where" in _ops(out)
+    with pytest.raises(ConversionError) as e:
+        convert_version(m, 8)
+    (r,) = e.value.refusals
+    assert r.op_type == op and r.lowest == 9 and "Where" in r.reason
+
+
+def test_reshape_allowzero_with_a_computed_shape_goes_down_exactly():
+    """allowzero=1 with a shape computed at run time: at 13 an If makes the
+    empty result of a shape holding 0, the Reshape runs otherwise."""
+    m = _model('<ir_version: 8, opset_import: ["" : 18]> g (float[N,3] x, int64[2] s) => (float[A,B] y) '
+               '{ y = Reshape <allowzero = 1> (x, s) }')
+    for x, s in ((np.zeros((0, 3), np.float32), [3, 0]), (np.arange(6, dtype=np.float32).reshape(2, 3), [3, 2]),
+                 (np.arange(6, dtype=np.float32).reshape(2, 3), [-1, 1])):
+        out = _same_outputs(m, 13, {"x": x, "s": np.array(s, np.int64)})
+        assert "If" in _ops(out)
+    y = onnxkit.Session(out).run(None, {"x": np.zeros((0, 3), np.float32), "s": np.array([3, 0], np.int64)})[0]
+    assert y.shape == (3, 0)        # allowzero=0 would have copied the input's dim 1 (3)
+
+
+def test_reshape_allowzero_from_the_input_shape_needs_no_if():
+    """Exporters' Concat(Shape slices, constants): a dim taken from the
+    input's own dim at the same place is the same whether or not it is 0."""
+    m = _model('<ir_version: 8, opset_import: ["" : 18]> g (float[N,6] x) => (float[N,2,3] y) '
+               '{ n = Shape <start = 0, end = 1> (x) \n c = Constant <value = int64[2] {2, 3}> () \n'
+               ' s = Concat <axis = 0> (n, c) \n y = Reshape <allowzero = 1> (x, s) }')
+    for rows in (0, 4):
+        out = _same_outputs(m, 11, {"x": np.ones((rows, 6), np.float32)})
+        assert "If" not in _ops(out) and "Reshape" in _ops(out)
+
+
+def test_pad_axes_with_computed_pads_down_to_13():
+    m = _model('<ir_version: 8, opset_import: ["" : 18]> g (float[3,4,5] x, int64[2] p) => (y) '
+               '{ ax = Constant <value = int64[1] {-1}> () \n y = Pad (x, p, , ax) }')
+    out = _same_outputs(m, 13, {**X345, "p": np.array([1, 2], np.int64)})
+    assert "Gather" in _ops(out)
+
+
+@pytest.mark.parametrize("upper,k", [(1, None), (0, -1), (1, 2)])
+def test_trilu_down_to_13_through_where(upper, k):
+    kin = ", kk" if k is not None else ""
+    kdef = f"kk = Constant <value = int64 {{{k}}}> () \n" if k is not None else ""
+    m = _model(f'<ir_version: 8, opset_import: ["" : 14]> g (int32[2,3,5] x) => (int32[2,3,5] y) '
+               f'{{ {kdef} y = Trilu <upper = {upper}> (x{kin}) }}')
+    x = {"x": np.arange(30, dtype=np.int32).reshape(2, 3, 5) + 1}
+    out = _same_outputs(m, 13, x)
+    assert "Trilu" not in _ops(out) and "Where" in _ops(out)
+    want = (np.triu if upper else np.tril)(x["x"], 0 if k is None else k)
+    np.testing.assert_array_equal(onnxkit.Session(out).run(None, x)[0], want)
+
+
+def test_split_num_outputs_of_an_unknown_dim_down_to_13():
+    """num_outputs over a dim known only at run time: the sizes (k-1 chunks
+    of ceil(d / k), then the rest) are computed from the shape."""
+    m = _model('<ir_version: 8, opset_import: ["" : 18]> g (float[N,2] x) => (a, b, c) '
+               '{ a, b, c = Split <num_outputs = 3, axis = 0> (x) }')
+    for n in (7, 9, 3):
+        out = _same_outputs(m, 13, {"x": np.arange(2 * n, dtype=np.float32).reshape(n, 2)})
+    assert "Split" in _ops(out) and "Div" in _ops(out)
+    with pytest.raises(ConversionError, match="not a constant"):
+        convert_version(m, 11)          # Split-11 takes its sizes as an attribute
+
+
+@pytest.mark.parametrize("op,target", [("ReverseSequence", 21), ("Unique", 13)])
+def test_bfloat16_moved_values_go_down_between_exact_casts(op, target):
+    """ReverseSequence / Unique take bfloat16 from 28: below, they run on
+    float between Casts (every bfloat16 is a float: the same values, order
+    and ties come back)."""
+    import ml_dtypes
+    if op == "Unique":
+        text = 'g (bfloat16[6] x) => (bfloat16[N] y) { y = Unique <sorted = 1> (x) }'
+        x = np.array([3.5, -1, 3.5, 0.1, -0.0, 0], ml_dtypes.bfloat16)
+    else:
+        text = ('g (bfloat16[3,2] x) => (bfloat16[3,2] y) { l = Constant <value = int64[2] {3, 1}> () \n'
+                ' y = ReverseSequence <batch_axis = 1, time_axis = 0> (x, l) }')
+        x = np.arange(6).reshape(3, 2).astype(ml_dtypes.bfloat16) / 3
+    m = _model('<ir_version: 10, opset_import: ["" : 28]> ' + text)
+    out = convert_version(m, target)
+    assert out.opset == target and _ops(out).count("Cast") == 2
+    assert not find_problems(out), find_problems(out)
+    want = onnxkit.Session(m, optimize="none").run(None, {"x": x})[0]
+    got = onnxkit.Session(out, optimize="none").run(None, {"x": x})[0]
+    assert got.dtype == want.dtype and np.array_equal(got.view(np.uint16), want.view(np.uint16))
+    with pytest.raises(ConversionError, match="does not accept"):
+        convert_version(m, 11)      # no Cast takes bfloat16 before 13
+
+
+def test_initializer_made_going_down_raises_an_ir_3_model_to_4():
+    """Constant-9 -> 8 turns an int64 Constant into an initializer, which IR
+    3 allows only as a graph input: the IR version goes to 4."""
+    m = _model('<ir_version: 3, opset_import: ["" : 9]> g (float[2,6] x) => (float[3,4] y) '
+               '{ s = Constant <value = int64[2] {3, 4}> () \n y = Reshape (x, s) }')
+    out = _same_outputs(m, 8, {"x": np.arange(12, dtype=np.float32).reshape(2, 6)})
+    assert out.ir_version == 4 and "s" in out.graph.initializers
+
+
+def test_reshape_allowzero_with_a_computed_shape_is_refused_below_9():
+    m = _model('<ir_version: 8, opset_import: ["" : 18]> g (float[N,3] x, int64[2] s) => (float[A,B] y) '
+               '{ y = Reshape <allowzero = 1> (x, s) }')
+    with pytest.raises(ConversionError, match="allowzero=1") as e:
+        convert_version(m, 8)
+    assert e.value.refusals[0].op_type == "Reshape"

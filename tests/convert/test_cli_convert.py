@@ -54,3 +54,18 @@ def test_convert_refusal_is_one_line(capsys, tmp_path):
     assert rc == 0, err          # Gelu expands into Erf arithmetic at opset 9
     rc, _, err = _cli(capsys, "convert", src, tmp_path / "o.onnx", "--opset", 7)
     assert rc == 1 and len(err.splitlines()) == 1 and "Erf" in err and "node" in err
+
+
+def test_convert_for_an_older_onnxruntime(capsys, tmp_path):
+    """--for onnxruntime==1.14: that release's limits (IR 8, opset 18)."""
+    src, out = tmp_path / "m.onnx", tmp_path / "ort114.onnx"
+    onnxkit.save(build_rich_model(), str(src))
+    rc, text, err = _cli(capsys, "convert", src, out, "--for", "onnxruntime==1.14")
+    assert rc == 0, err
+    m = onnx.load(str(out))
+    assert m.ir_version <= 8 and {o.domain: o.version for o in m.opset_import}[""] <= 18
+    feeds = {"x": np.ones((2, 32), np.float32), "cond": np.array(True)}
+    want = onnxkit.Session(str(src)).run(None, feeds)[0]
+    np.testing.assert_allclose(ort.InferenceSession(str(out)).run(None, feeds)[0], want, rtol=1e-5)
+    rc, _, err = _cli(capsys, "convert", src, out, "--for", "tensorrt")
+    assert rc != 0 and "onnxruntime==X.Y" in err
