@@ -1,8 +1,8 @@
 """Edit a model: rename values and nodes, fix or free the dims of inputs, add
 outputs, strip doc strings, metadata or value_info; the edits apply in that
 order and the result is saved to OUT.  Weights are not read: external data
-in OUT's folder is referred to where it is (elsewhere it is hard-linked
-beside OUT, or written when that fails).  Follow --set-shape with
+in OUT's folder is referred to where it is (elsewhere the kernel copies it
+beside OUT, holes kept; it is written when that fails).  Follow --set-shape with
 'onnxkit optimize' to fold what the fixed shapes make constant."""
 
 from __future__ import annotations
@@ -111,6 +111,6 @@ def write(model, out: str) -> list[str]:
         path = os.path.join(folder, loc)
         size = human_bytes(os.path.getsize(path))
         lines.append({"kept": f"external data {path} ({size}) kept where it is, not read",
-                      "linked": f"external data {path} ({size}) hard-linked, not copied",
+                      "copied": f"external data {path} ({size}) copied by the kernel, not read",
                       "written": f"wrote {path} ({size})"}[how])
     return lines

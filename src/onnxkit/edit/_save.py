@@ -7,10 +7,11 @@ keeps the reference instead wherever the reference stays true:
 
 * an external tensor whose data file is in the folder the model is saved to
   keeps its ``location``/``offset``/``length`` (the file is not opened);
-* saved to another folder, the data file is hard-linked there under the same
-  relative name (no bytes copied; the link fails across file systems, and a
-  different file already there under that name is never replaced): the
-  reference is kept as well;
+* saved to another folder, the data file is copied there under the same
+  relative name by the kernel (copy_file_range, holes kept: no byte passes
+  through Python; a different file already there under that name is never
+  replaced): the reference is kept as well.  Not a hard link: onnx refuses
+  external data with more than one link (its "hardlink attack" check);
 * otherwise, and for inline tensors, the bytes are written as
   :func:`onnxkit.save` would (inline, or into ``OUT.data`` past protobuf's
   2 GiB limit, or always with ``external_data=True``).
@@ -35,19 +36,19 @@ __all__ = ["save_edited"]
 
 
 def save_edited(model: Model, path: str | os.PathLike, *, external_data: bool | None = None,
-                size_threshold: int = 1024, link: bool = True) -> dict[str, str]:
+                size_threshold: int = 1024, copy: bool = True) -> dict[str, str]:
     """Write ``model`` to ``path`` keeping the references of external tensors
     that can be kept (see the module's doc).  Returns ``{location: how}`` for
     the external-data files the saved model refers to, ``how`` being
-    ``"kept"``, ``"linked"`` or ``"written"``."""
+    ``"kept"``, ``"copied"`` or ``"written"``."""
     path = os.fspath(path)
     folder = os.path.realpath(os.path.dirname(os.path.abspath(path)))
-    keep: dict[str, str] = {}       # location -> "kept" | "linked" (or "" when it cannot be kept)
+    keep: dict[str, str] = {}       # location -> "kept" | "copied" (or "" when it cannot be kept)
     inline_bytes = 0
     for t in _tensors(model):
         if isinstance(t, ExternalTensor):
             if t.location not in keep:
-                keep[t.location] = _can_keep(t, folder, link)
+                keep[t.location] = _can_keep(t, folder, copy)
             if keep[t.location]:
                 continue
         if t.dtype != DataType.STRING:
@@ -156,9 +157,9 @@ def _tensors(model: Model):
             yield v.const_value
 
 
-def _can_keep(t: ExternalTensor, folder: str, link: bool) -> str:
+def _can_keep(t: ExternalTensor, folder: str, copy: bool) -> str:
     """"kept" when ``t``'s data file is where the saved model will look for it,
-    "linked" after hard-linking it there, "" when its bytes must be written."""
+    "copied" after copying it there (by the kernel), "" when its bytes must be written."""
     if t.base_dir is None:
         return ""
     try:
@@ -171,10 +172,14 @@ def _can_keep(t: ExternalTensor, folder: str, link: bool) -> str:
     try:
         if os.path.exists(dst):
             return "kept" if os.path.samefile(src, dst) else ""
-        if not link:
+        if not copy:
             return ""
         os.makedirs(os.path.dirname(dst), exist_ok=True)
-        os.link(src, dst)
-        return "linked"
+        tmp = _io._copy_beside(src, os.path.dirname(dst))
+        if tmp is None:
+            return ""
+        os.chmod(tmp, _io._default_mode())
+        os.replace(tmp, dst)
+        return "copied"
     except OSError:
         return ""
