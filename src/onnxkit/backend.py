@@ -65,21 +65,22 @@ def is_compatible(model: Any, device: str = "CPU", **kwargs: Any) -> bool:
 
 def prepare(model: Any, device: str = "CPU", **kwargs: Any) -> BackendRep:
     """Random ops without a seed of their own draw from a generator seeded with
-    ``seed`` (0 by default), so runs through the backend API repeat exactly."""
+    ``seed`` (0 by default), so runs through the backend API repeat exactly.
+    ``threads``: as ``Session(threads=...)`` (the numpy provider)."""
     from .errors import ProviderError
     providers = kwargs.get("providers")
     d = _device(device)
     if providers is None:
         if not d.startswith("cpu"):
             raise ProviderError(f"device {device!r} needs providers=['torch'] (the numpy provider runs on the CPU)")
-        return BackendRep(Session(model, seed=kwargs.get("seed", 0)))
+        return BackendRep(Session(model, seed=kwargs.get("seed", 0), threads=kwargs.get("threads")))
     options = kwargs.get("provider_options")
     if options is None and list(providers) != ["numpy"]:
         options = [{"device": d}]
     elif not d.startswith("cpu") and list(providers) == ["numpy"]:
         raise ProviderError(f"the numpy provider runs on the CPU, not on {device!r}; use providers=['torch']")
     return BackendRep(Session(model, seed=kwargs.get("seed", 0), providers=providers,
-                              provider_options=options))
+                              provider_options=options, threads=kwargs.get("threads")))
 
 
 def run_model(model: Any, inputs: Any, device: str = "CPU", **kwargs: Any) -> tuple:

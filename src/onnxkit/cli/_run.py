@@ -38,6 +38,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--provider", default="numpy", choices=["numpy", "torch"],
                    help="execution provider (default: numpy; torch runs the model imported by "
                         "onnxkit.to_torch, onnxkit[torch])")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="threads of the numpy provider, for BLAS and onnxkit's own work (default: the "
+                        "cores this process may use, CPU affinity and cgroup quota respected)")
     p.add_argument("--device", default=None, metavar="DEVICE",
                    help="device of the torch provider: cpu (default) or cuda")
 
@@ -170,6 +173,8 @@ def run(args: argparse.Namespace) -> int:
     from ..runtime import Session
     if args.repeat < 1:
         raise UsageError(f"--repeat {args.repeat}: run at least once")
+    if args.threads is not None and args.threads < 1:
+        raise UsageError(f"--threads {args.threads}: give at least 1")
     model = load(args.model)
     feeds = load_feeds(model, args)
     t0 = time.perf_counter()
@@ -177,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
         if args.device not in (None, "cpu"):
             raise UsageError(f"--device {args.device}: the numpy provider runs on the CPU; "
                              f"add --provider torch")
-        sess = Session(model, optimize=args.optimize)
+        sess = Session(model, optimize=args.optimize, threads=args.threads)
     else:
         if args.profile:
             raise UsageError("--profile is a feature of the numpy provider")
@@ -199,7 +204,7 @@ def run(args: argparse.Namespace) -> int:
     runs = f"median of {len(times)} runs" if len(times) > 1 else "one run"
     print(f"latency: {np.median(times) * 1e3:.2f} ms ({runs}{', the first profiled' if args.profile else ''}; "
           f"session created in {created * 1e3:.0f} ms at "
-          + (f"optimize={args.optimize})" if args.provider == "numpy" else
+          + (f"optimize={args.optimize}, threads={sess.threads})" if args.provider == "numpy" else
              f"provider {args.provider}, device {args.device or 'cpu'})"))
     if args.profile and sess.last_profile:
         print_profile(sess.last_profile)

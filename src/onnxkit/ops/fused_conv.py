@@ -47,6 +47,7 @@ from typing import Sequence
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from . import _parallel
 from ._registry import kernel, shape
 from .nn_common import conv_pads, pool_out_dim, spatial_attrs
 
@@ -128,6 +129,17 @@ def _windows(xp: np.ndarray, oh: int, ow: int, ks, s, d) -> np.ndarray:
 _IM2COL_BYTES = 16 << 20
 
 
+def _copy_rows(win: np.ndarray) -> np.ndarray:
+    """A contiguous copy of the window view (N, OH, ...), over pieces of its
+    rows when onnxkit's own threads may run."""
+    if _parallel.workers() < _parallel.MIN_WORKERS or win.shape[1] < 2:
+        return np.ascontiguousarray(win)
+    cols = np.empty(win.shape, win.dtype)
+    _parallel.split_rows(win.shape[1], lambda i, j: np.copyto(cols[:, i:j], win[:, i:j]),
+                         row_work=win.size // win.shape[1])
+    return cols
+
+
 def _im2col_gemm(xp: np.ndarray, w: np.ndarray, oh: int, ow: int, ks, s, d) -> np.ndarray:
     """The full im2col: every patch copied, then one GEMM, (N*OH*OW, M)."""
     n, _, _, c = xp.shape
@@ -137,13 +149,13 @@ def _im2col_gemm(xp: np.ndarray, w: np.ndarray, oh: int, ow: int, ks, s, d) -> n
     w2 = w.reshape(k, m)
     step = max(1, min(n, _IM2COL_BYTES // max(1, oh * ow * k * xp.itemsize)))
     if step == n:
-        return np.matmul(np.ascontiguousarray(win).reshape(n * oh * ow, k), w2)
+        return _parallel.gemm(_copy_rows(win).reshape(n * oh * ow, k), w2)
     y = np.empty((n, oh * ow, m), np.result_type(xp.dtype, w.dtype))
     cols = np.empty((step, oh, ow, ks[0], ks[1], c), xp.dtype)
     for b in range(0, n, step):
         e = min(n, b + step)
         np.copyto(cols[:e - b], win[b:e])
-        np.matmul(cols[:e - b].reshape(-1, k), w2, out=y[b:e].reshape(-1, m))
+        _parallel.gemm(cols[:e - b].reshape(-1, k), w2, out=y[b:e].reshape(-1, m))
     return y.reshape(n * oh * ow, m)
 
 
@@ -152,7 +164,7 @@ def _conv_dense(xp: np.ndarray, w: np.ndarray, oh: int, ow: int, ks, s, d) -> np
     n, hp, _, c = xp.shape
     m = w.shape[-1]
     if ks == [1, 1] and s == [1, 1]:
-        return np.matmul(xp.reshape(n * oh * ow, c), w.reshape(c, m))
+        return _parallel.gemm(xp.reshape(n * oh * ow, c), w.reshape(c, m))
     if ks[0] == 1 or s[0] != 1 or (n > 1 and oh * ow <= 400):     # full im2col: one copy, one GEMM
         # (for a batch of small images too: one GEMM over all their pixels beats a small GEMM per
         # image and kernel row -- measured at 14x14 and 7x7; at 28x28 and up the row copy wins)
@@ -160,18 +172,23 @@ def _conv_dense(xp: np.ndarray, w: np.ndarray, oh: int, ow: int, ks, s, d) -> np
     # stride 1 along H: patches over the kernel width for every padded row, then
     # kernel row i is the same buffer read from row i*dh on (a contiguous slice)
     st = xp.strides
-    rows = np.ascontiguousarray(as_strided(xp, (n, hp, ow, ks[1], c),
-                                 (st[0], st[1], s[1] * st[2], d[1] * st[2], st[3]), writeable=False))
+    src = as_strided(xp, (n, hp, ow, ks[1], c), (st[0], st[1], s[1] * st[2], d[1] * st[2], st[3]),
+                     writeable=False)
+    if _parallel.workers() >= _parallel.MIN_WORKERS:        # the copy over pieces of the padded rows
+        rows = np.empty(src.shape, xp.dtype)
+        _parallel.split_rows(hp, lambda i, j: np.copyto(rows[:, i:j], src[:, i:j]), row_work=n * ow * ks[1] * c)
+    else:
+        rows = np.ascontiguousarray(src)
     flat = rows.reshape(n, hp * ow, ks[1] * c)
     wr = w.reshape(ks[0], ks[1] * c, m)
     span = oh * ow
     acc = np.empty((n, span, m), np.result_type(flat.dtype, wr.dtype))
     tmp = np.empty((span, m), acc.dtype) if ks[0] > 1 else None
     for b in range(n):      # 2-D products: numpy's batched matmul leaves BLAS for these strided slices
-        np.matmul(flat[b, 0:span], wr[0], out=acc[b])
+        _parallel.gemm(flat[b, 0:span], wr[0], out=acc[b])
         for i in range(1, ks[0]):
             off = i * d[0] * ow
-            np.matmul(flat[b, off:off + span], wr[i], out=tmp)
+            _parallel.gemm(flat[b, off:off + span], wr[i], out=tmp)
             acc[b] += tmp
     return acc.reshape(n * span, m)
 
@@ -182,7 +199,13 @@ def _conv_grouped(xp: np.ndarray, w: np.ndarray, oh: int, ow: int, ks, s, d, gro
     mg = m // group
     win = _windows(xp, oh, ow, ks, s, d)
     if cg == 1 and mg == 1:                                       # depthwise
-        y = np.einsum("nhwijc,ijc->nhwc", win, w.reshape(kh, kw, c))
+        wd = w.reshape(kh, kw, c)
+        if _parallel.workers() >= _parallel.MIN_WORKERS:    # over pieces of the output rows
+            y = np.empty((n, oh, ow, c), np.result_type(xp.dtype, w.dtype))
+            _parallel.split_rows(oh, lambda i, j: np.einsum("nhwijc,ijc->nhwc", win[:, i:j], wd, out=y[:, i:j]),
+                                 row_work=n * ow * c * kh * kw)
+        else:
+            y = np.einsum("nhwijc,ijc->nhwc", win, wd)
         return y.reshape(n * oh * ow, m)
     p = n * oh * ow
     # one copy: (G, N, OH, OW, KH, KW, Cg), so each group's patches are one GEMM operand
@@ -220,6 +243,20 @@ def nhwc_conv(x, w, b=None, z=None, *, activation="", activation_params=None, au
               dilations=None, group=1, kernel_shape=None, pads=None, strides=None):
     y = nhwc_conv_core(x, w.astype(x.dtype, copy=False), auto_pad=auto_pad, dilations=dilations,
                        group=group, pads=pads, strides=strides)
+    if y.size >= _parallel.DEFAULT_MIN_WORK and (z is None or z.shape == y.shape) \
+            and _parallel.workers() >= _parallel.MIN_WORKERS:
+        params = list(activation_params or ())      # the epilogue over pieces of the pixel rows
+        bias = b.astype(y.dtype, copy=False) if b is not None else None
+        y2, z2 = y.reshape(-1, y.shape[-1]), (z.reshape(-1, z.shape[-1]) if z is not None else None)
+
+        def epilogue(i: int, j: int) -> None:
+            if bias is not None:
+                y2[i:j] += bias
+            if z2 is not None:
+                y2[i:j] += z2[i:j]
+            apply_activation(y2[i:j], activation, params)
+        _parallel.split_rows(y2.shape[0], epilogue, row_work=y2.shape[1])
+        return y
     if b is not None:
         y += b.astype(y.dtype, copy=False)
     if z is not None:
@@ -292,8 +329,19 @@ def nhwc_max_pool(x, *, auto_pad="NOTSET", ceil_mode=0, dilations=None, kernel_s
     # passes instead of KH * KW, on the input as it is (taps past an edge are skipped, which
     # also covers ceil_mode's windows that run past the end padding)
     low = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
-    rows = _axis_max(x, 2, out[1], ks[1], s[1], d[1], p[1], low)
-    return _axis_max(rows, 1, out[0], ks[0], s[0], d[0], p[0], low)
+
+    def pool(xc: np.ndarray) -> np.ndarray:
+        rows = _axis_max(xc, 2, out[1], ks[1], s[1], d[1], p[1], low)
+        return _axis_max(rows, 1, out[0], ks[0], s[0], d[0], p[0], low)
+    c = x.shape[3]
+    if c < 2 or x.size < _parallel.DEFAULT_MIN_WORK or _parallel.workers() < _parallel.MIN_WORKERS:
+        return pool(x)
+    y = np.empty((x.shape[0], out[0], out[1], c), x.dtype)     # over pieces of the channels
+
+    def piece(i: int, j: int) -> None:
+        y[..., i:j] = pool(x[..., i:j])
+    _parallel.split_rows(c, piece, row_work=x.size // c)
+    return y
 
 
 @shape("NhwcMaxPool", 1, domain=DOMAIN)

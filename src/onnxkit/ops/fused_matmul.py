@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _parallel
 from ._registry import kernel, shape
 from ._shape import InferenceContext
 from .math_activation import gelu, gelu_inplace, relu, sigmoid
@@ -82,7 +83,7 @@ def fused_matmul(a: np.ndarray, b: np.ndarray, bias: np.ndarray | None = None, *
     bt = b.T if transB else b
     if a.dtype in _FAST and b.dtype == a.dtype and (bias is None or bias.dtype == a.dtype):
         if a.ndim == 2 and a.flags.aligned and b.flags.aligned:     # the common small case, no reshapes
-            y = np.matmul(a, bt)
+            y = _parallel.gemm(a, bt)
         elif a.ndim >= 2:
             y = matmul_2d_weight(a, bt)
         else:

@@ -9,6 +9,7 @@ from typing import Callable
 
 import numpy as np
 
+from . import _parallel
 from ._registry import fast, kernel
 from ._shape import same_as_input
 from ._shape import norm_axes
@@ -198,11 +199,14 @@ def _blocks(x: np.ndarray, out: np.ndarray, body) -> np.ndarray:
     n = x.size
     fx, fo = x.reshape(-1), out.reshape(-1)
     m = min(n, _GELU_BLOCK)
-    s_buf, r_buf = np.empty(m, x.dtype), np.empty(m, x.dtype)
-    with np.errstate(all="ignore"):
-        for i in range(0, n, m):
-            j = min(i + m, n)
-            body(fx[i:j], fo[i:j], s_buf[:j - i], r_buf[:j - i])
+
+    def blocks(start: int, stop: int) -> None:      # blocks [start, stop), scratch of their own
+        s_buf, r_buf = np.empty(m, x.dtype), np.empty(m, x.dtype)
+        with np.errstate(all="ignore"):
+            for i in range(start * m, min(stop * m, n), m):
+                j = min(i + m, n)
+                body(fx[i:j], fo[i:j], s_buf[:j - i], r_buf[:j - i])
+    _parallel.split_rows(-(-n // m) if n else 0, blocks, row_work=m)
     return out
 
 
@@ -306,6 +310,17 @@ def clip_11(x, lo=None, hi=None):
 def _softmax(x: np.ndarray, axis: int) -> np.ndarray:
     """exp(x - max) / sum: stable; x has rank >= 1.  One fresh buffer, every
     step after the subtraction in place."""
+    if x.ndim >= 2 and (axis == x.ndim - 1) and x.size >= _parallel.DEFAULT_MIN_WORK \
+            and _parallel.workers() >= _parallel.MIN_WORKERS:
+        x2 = np.ascontiguousarray(x).reshape(-1, x.shape[-1])
+        out = np.empty_like(x2)
+
+        def rows(a: int, b: int) -> None:
+            e = np.subtract(x2[a:b], np.max(x2[a:b], axis=1, keepdims=True), out=out[a:b])
+            np.exp(e, out=e)
+            e /= np.sum(e, axis=1, keepdims=True)
+        _parallel.split_rows(x2.shape[0], rows, row_work=x2.shape[1])
+        return out.reshape(x.shape)
     e = np.subtract(x, np.max(x, axis=axis, keepdims=True))
     np.exp(e, out=e)
     e /= np.sum(e, axis=axis, keepdims=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import DataType, aligned
+from . import _parallel
 from ._registry import kernel, shape
 from ._shape import Dim, InferenceContext, broadcast
 from .math_common import up
@@ -21,7 +22,7 @@ def matmul_2d_weight(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     k = a.shape[-1]
     a2 = a.reshape(-1, k)                       # a view when a is contiguous
     out = np.empty((a2.shape[0], b.shape[1]), dtype=a.dtype)
-    np.matmul(aligned(a2), aligned(b), out=out)
+    _parallel.gemm(aligned(a2), aligned(b), out=out)
     return out.reshape(a.shape[:-1] + (b.shape[1],))
 
 

@@ -11,6 +11,7 @@ import operator
 
 import numpy as np
 
+from . import _parallel
 from ._registry import kernel, shape
 from ._shape import Dim, add, floordiv, mul, same_as_input
 from ..ir import DataType
@@ -138,7 +139,7 @@ def _attention_f32(q, k, v, attn_mask, is_causal, scale, left, right, want_probs
     kv_len = k.shape[2]
     s = np.float32(scale if scale is not None else 1.0 / np.sqrt(dh))
     qs = np.multiply(q, s)                                           # contiguous copy of Q, scaled
-    raw = np.matmul(qs, k.swapaxes(-1, -2))                          # (B, H, q, kv)
+    raw = _parallel.bmm(qs, k.swapaxes(-1, -2))                      # (B, H, q, kv)
     bias = None
     if attn_mask is not None:
         m = attn_mask
@@ -154,6 +155,11 @@ def _attention_f32(q, k, v, attn_mask, is_causal, scale, left, right, want_probs
         scores = np.add(raw, bias, out=raw)      # a fresh 2 MB buffer per call costs as much as the add
     else:
         scores = np.add(raw, bias, dtype=_F32) if masked else raw
+    if (masked or not keep_raw) and scores.flags.c_contiguous and scores.size >= _parallel.DEFAULT_MIN_WORK \
+            and _parallel.workers() >= _parallel.MIN_WORKERS:
+        s2 = scores.reshape(-1, scores.shape[-1])      # the same passes below, over pieces of the rows
+        _parallel.split_rows(s2.shape[0], lambda i, j: _softmax_rows(s2[i:j], masked), row_work=s2.shape[1])
+        return _parallel.bmm(scores, v), (raw if keep_raw else None), (scores if want_probs else None)
     mx = np.max(scores, axis=-1, keepdims=True)
     dead = None
     if masked:
@@ -171,8 +177,26 @@ def _attention_f32(q, k, v, attn_mask, is_causal, scale, left, right, want_probs
     if dead is not None:
         total[total == 0] = 1
     scores *= np.reciprocal(total, out=total)    # one division per row, not per score
-    y = np.matmul(scores, v)
+    y = _parallel.bmm(scores, v)
     return y, (raw if keep_raw else None), (scores if want_probs else None)
+
+
+def _softmax_rows(s: np.ndarray, masked: bool) -> None:
+    """Softmax of the rows of ``s`` in place; fully masked rows give zeros."""
+    mx = np.max(s, axis=-1, keepdims=True)
+    dead = None
+    if masked:
+        dead = np.isneginf(mx)
+        if dead.any():
+            mx[dead] = 0
+        else:
+            dead = None
+    s -= mx
+    np.exp(s, out=s)
+    total = np.sum(s, axis=-1, keepdims=True)
+    if dead is not None:
+        total[total == 0] = 1
+    s *= np.reciprocal(total, out=total)
 
 
 def attention(q, k, v, attn_mask=None, past_key=None, past_value=None, nonpad_kv_seqlen=None, *,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _parallel
 from ._registry import kernel, shape
 from ._shape import same_as_input
 from .nn_common import compute_dtype
@@ -124,9 +125,21 @@ def _layer_norm_f32(x: np.ndarray, scale: np.ndarray, b: np.ndarray | None, ax: 
     for n in x.shape[ax:]:
         d *= n
     x2 = x.reshape(-1, d)
+    if x2.shape[0] > 1 and x.size >= _parallel.DEFAULT_MIN_WORK and _parallel.workers() >= _parallel.MIN_WORKERS:
+        out = np.empty(x2.shape, x.dtype)       # the same passes, over pieces of the rows
+
+        def rows(i: int, j: int) -> None:
+            _layer_norm_rows(x2[i:j], scale, b, d, epsilon, out[i:j])
+        _parallel.split_rows(x2.shape[0], rows, row_work=d)
+        return out.reshape(x.shape)
+    return _layer_norm_rows(x2, scale, b, d, epsilon, None).reshape(x.shape)
+
+
+def _layer_norm_rows(x2: np.ndarray, scale: np.ndarray, b: np.ndarray | None, d: int, epsilon: float,
+                     out: np.ndarray | None) -> np.ndarray:
     mean = np.add.reduce(x2, axis=1, keepdims=True)
     mean *= 1.0 / d
-    y = np.subtract(x2, mean)
+    y = np.subtract(x2, mean, out=out)
     inv = np.einsum("ij,ij->i", y, y)
     inv *= 1.0 / d
     inv += epsilon
@@ -136,7 +149,7 @@ def _layer_norm_f32(x: np.ndarray, scale: np.ndarray, b: np.ndarray | None, ax: 
     y *= scale.reshape(-1)
     if b is not None:
         y += b.reshape(-1)
-    return y.reshape(x.shape)
+    return y
 
 
 _F32 = np.dtype(np.float32)

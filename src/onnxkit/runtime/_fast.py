@@ -18,6 +18,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..ops import _parallel
 from ..ops._registry import find_fast
 
 __all__ = ["fast_call"]
@@ -35,6 +36,33 @@ def _fits(a: np.ndarray, b: np.ndarray) -> bool:
     return all(y == 1 or x == y for x, y in zip(sa[len(sa) - len(sb):], sb))
 
 
+# element-wise ops on arrays this large split over onnxkit's threads when a
+# run may use enough of them (``onnxkit.ops._parallel``); smaller ones, or
+# fewer threads, take the one-call path
+_BIG = 2 * _parallel.DEFAULT_MIN_WORK
+
+
+def _split1(u: Callable, x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``u(x, out=out)``, over pieces of the rows when threads allow."""
+    if _parallel.workers() < _parallel.MIN_WORKERS or x.ndim == 0 or not (x.flags.c_contiguous
+                                                                         and out.flags.c_contiguous):
+        return u(x, out=out)
+    fx, fo = x.reshape(-1), out.reshape(-1)
+    _parallel.split_rows(fx.size, lambda i, j: u(fx[i:j], out=fo[i:j]))
+    return out
+
+
+def _split2(u: Callable, a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``u(a, b, out=out)`` (``b`` broadcasts into ``a``), over pieces of ``a``'s
+    first dim when threads allow."""
+    if _parallel.workers() < _parallel.MIN_WORKERS or a.ndim == 0 or a.shape[0] < 2:
+        return u(a, b, out=out)
+    whole_b = b.ndim < a.ndim or b.shape[0] == 1
+    _parallel.split_rows(a.shape[0], lambda i, j: u(a[i:j], b if whole_b else b[i:j], out=out[i:j]),
+                         row_work=a.size // a.shape[0])
+    return out
+
+
 def fast_call(op: str, kernel: Callable, n_inputs: int, opset: int = 1 << 30,
               domain: str = "") -> tuple[Callable, Callable | None, bool] | None:
     """``(call, inplace, commutative)`` for a node of ``op`` without attributes
@@ -47,18 +75,26 @@ def fast_call(op: str, kernel: Callable, n_inputs: int, opset: int = 1 << 30,
     u = form.fn
     if n_inputs == 1:
         def call(x):
-            return u(x) if x.dtype in _FLOATS else kernel(x)
+            if x.dtype in _FLOATS:
+                return u(x) if x.size < _BIG else _split1(u, x, np.empty_like(x))
+            return kernel(x)
 
         def inplace(x):
-            return u(x, out=x) if x.dtype in _FLOATS else None
+            if x.dtype in _FLOATS:
+                return u(x, out=x) if x.size < _BIG else _split1(u, x, x)
+            return None
         return call, inplace, False
     if n_inputs == 2:
         def call2(a, b):
-            return u(a, b) if a.dtype is b.dtype and a.dtype in _FLOATS else kernel(a, b)
+            if a.dtype is b.dtype and a.dtype in _FLOATS:
+                if a.size >= _BIG and _fits(a, b):
+                    return _split2(u, a, b, np.empty_like(a))
+                return u(a, b)
+            return kernel(a, b)
 
         def inplace2(a, b):
             if a.dtype is b.dtype and a.dtype in _FLOATS and _fits(a, b):
-                return u(a, b, out=a)
+                return u(a, b, out=a) if a.size < _BIG else _split2(u, a, b, a)
             return None
         return call2, inplace2, form.commutative
     return None

@@ -13,6 +13,7 @@ from ..defs import type_string
 from ..errors import ExternalDataError, InvalidInputError, OptimizeError, ProviderError, RunError
 from ..ir import DataType, Model, TensorType, Type, Value
 from ..ir._domain import normalize_opsets
+from . import _threads
 from ._plan import Plan, describe_value, model_functions
 
 __all__ = ["NodeArg", "NodeProfile", "Session", "run"]
@@ -88,14 +89,28 @@ class Session:
     numpy provider).  A provider that is unknown or not available here raises
     :class:`~onnxkit.errors.ProviderError`; there is no fallback.
     ``get_providers()`` says which provider runs.
+
+    ``threads``: the threads a run uses, for numpy's BLAS and for onnxkit's
+    own parallel work (element-wise passes, normalizations, copies split over
+    rows); by default the cores this process may use (its CPU affinity and
+    cgroup quota, not ``os.cpu_count()``).  ``threads=1`` runs on one thread.
+    More than the cores available is capped at the cores (warned once).  The
+    BLAS count is set around each run and put back after it; runs of sessions
+    with different counts in other threads wait for each other (see
+    :mod:`onnxkit.runtime._threads`).  ``self.threads`` is the count given or
+    found.  With ``ONNXKIT_GEMM=split`` in the environment the GEMMs too are
+    split over onnxkit's own pool, BLAS on one thread (much steadier beside
+    other busy processes; see the README).  The torch provider keeps torch's
+    own thread settings.
     """
 
     def __init__(self, model_or_path: Any, *, seed: int | None = None,
                  optimize: str | int | Callable[[Model], Any] = "runtime",
                  providers: Sequence[Any] | None = None,
-                 provider_options: Sequence[dict] | None = None) -> None:
+                 provider_options: Sequence[dict] | None = None, threads: int | None = None) -> None:
         from .._io import external_data_problems
         from . import _providers
+        self.threads = _threads.resolve_threads(threads)
         self._provider, options = _providers.resolve(providers, provider_options)
         model = self._load(model_or_path)
         problems = external_data_problems(model)
@@ -199,7 +214,11 @@ class Session:
                 raise InvalidInputError(f"unknown output {n!r}; the model's outputs are "
                                         f"{list(self._outputs)}")
         prof: list | None = [] if profile else None
-        plan.run(env, keep_all=return_intermediate, profile=prof)
+        token = _threads.enter(self.threads)
+        try:
+            plan.run(env, keep_all=return_intermediate, profile=prof)
+        finally:
+            _threads.leave(token)
         if prof is not None:
             self.last_profile = [_profile_entry(step, t, r) for step, t, r in prof]
         if return_intermediate:
