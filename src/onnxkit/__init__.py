@@ -53,6 +53,8 @@ _LAZY = {
     "extract": (".edit", "extract"), "merge": (".edit", "merge"), "rename": (".edit", "rename"),
     "set_shapes": (".edit", "set_shapes"), "add_outputs": (".edit", "add_outputs"),
     "strip": (".edit", "strip"),
+    # ``onnxkit.ray.Predictor`` / ``onnxkit.ray.predict``: batch inference on Ray Data (imports ray)
+    "ray": (".ray", None),
 }
 
 
