@@ -18,9 +18,11 @@ from typing import Sequence
 from ..errors import OnnxkitError
 from . import (_check, _compare, _convert, _demo, _diff, _edit, _export, _extract, _import, _infer,
                _info, _merge, _optimize, _print, _quantize, _run, _view)
+from . import _batch
 
 COMMANDS = [_info, _print, _convert, _check, _infer, _optimize, _run, _compare, _export, _demo,
-            _import, _view, _diff, _extract, _merge, _edit, _quantize]
+            _import, _view, _diff, _extract, _merge, _edit, _quantize,
+            _batch]
 
 PROG = "onnxkit"
 
