@@ -11,11 +11,17 @@ know which values torch can hold), then builds a ``torch.fx.Graph``:
   body of a model-local function inlined node by node, a ``call_module`` of a
   :class:`NumpyOp` for anything else (onnxkit's numpy kernel), and a
   ``call_module`` of an If/Loop/Scan module whose subgraphs are imported
-  recursively (outer-scope values become extra inputs).
+  recursively (outer-scope values become extra inputs);
+* then ``_fuse`` puts back the single calls exporters decompose (F.linear,
+  F.gelu, scaled_dot_product_attention).
+
+Read from a path, the file is mapped copy-on-write and aligned weights are
+tensors over it (``_weights``): no copy, and training never writes the file.
 """
 
 from __future__ import annotations
 
+import gc
 import keyword
 import operator
 import os
@@ -35,7 +41,9 @@ from ..ops._registry import KernelContext, find_kernel
 from . import _control
 from ._dtypes import from_numpy, is_native_type, torch_dtype
 from ._fallback import GraphOp, NumpyOp
+from ._fuse import fuse
 from ._registry import find_rule
+from ._weights import MappedFile, map_copy_on_write, weight
 from ._sizes import BOOL_OPS, OF_SIZES, SIZE_OPS, SIZE_SINCE, as_tensor
 
 __all__ = ["ToTorchError", "to_torch"]
@@ -135,6 +143,10 @@ class _Model:
         self.functions = model_functions(model)
         self.rng = np.random.default_rng(seed)
         self.fallbacks: list[str] = []
+        #: the model file mapped copy-on-write (weights shared with it), or None
+        self.mapped: MappedFile | None = None
+        #: put back the fused calls exporters decompose (see ``_fuse``)
+        self.fuse = True
 
 
 class _GraphImport:
@@ -192,17 +204,21 @@ class _GraphImport:
         for v in g.initializers.values():
             if v in env or v.const_value is None:
                 continue
-            a = v.const_value.numpy()
-            env[v] = self._state(a, v.name, trainable=not _running_statistic(v))
-            if isinstance(a, np.ndarray) and a.size <= _BAKE_LIMIT:
-                consts[v] = a
+            t = v.const_value
+            env[v] = self._state(weight(t, self.m.mapped), v.name, trainable=not _running_statistic(v))
+            if _small(t):
+                a = t.numpy()
+                if isinstance(a, np.ndarray) and a.size <= _BAKE_LIMIT:
+                    consts[v] = a
         self.convert_nodes(list(g), env, consts, self.m.opsets, None, 0)
         outs = [self._tensor(v, env) if v.name and v in env else None for v in g.outputs]
         if self.subgraph or len(outs) != 1:
             self.fx.output(tuple(outs))
         else:
             self.fx.output(outs[0])
-        for n in reversed(list(self.fx.nodes)):   # constants baked into every use: not state
+        if self.m.fuse:
+            fuse(self.fx, self.root, {n: v for v, n in env.items() if isinstance(n, fx.Node)})
+        for n in reversed(list(self.fx.nodes)):   # constants baked into every use (or fused away): not state
             if not n.users and (n.op == "get_attr" or (n.op == "call_function" and n.target is as_tensor)):
                 self.fx.erase_node(n)
         gm = fx.GraphModule(self.root, self.fx, class_name="OnnxModule" if not self.subgraph else "OnnxGraph")
@@ -375,10 +391,17 @@ class _GraphImport:
 
     def _constant(self, node: Node, attrs: dict, env: dict, consts: dict, opsets: dict,
                   binding: dict | None) -> None:
-        from ..ops._evaluate import evaluate_node
-        (value,) = evaluate_node(node, [], opsets, binding=binding)[:1]
         out = node.outputs[0]
-        env[out] = self._state(value, out.name or "constant", trainable=False)
+        a = node.attributes.get("value")
+        if len(node.attributes) == 1 and a is not None and a.ref_attr_name is None \
+                and a.type == AttributeType.TENSOR:
+            t = a.value                       # the tensor itself: no kernel machinery, no copy
+            env[out] = self._state(weight(t, self.m.mapped), out.name or "constant", trainable=False)
+            value = t.numpy() if _small(t) else None
+        else:
+            from ..ops._evaluate import evaluate_node
+            (value,) = evaluate_node(node, [], opsets, binding=binding)[:1]
+            env[out] = self._state(value, out.name or "constant", trainable=False)
         if isinstance(value, np.ndarray) and value.size <= _BAKE_LIMIT:
             consts[out] = value
 
@@ -536,6 +559,14 @@ def _output_dtype(node: Node, env: dict, consts: dict) -> torch.dtype | None:
     return None
 
 
+def _small(t: Any) -> bool:
+    """Whether an IR tensor has at most ``_BAKE_LIMIT`` elements (read as numpy then)."""
+    try:
+        return int(np.prod(t.shape, dtype=np.int64)) <= _BAKE_LIMIT
+    except (TypeError, ValueError):
+        return True
+
+
 def _running_statistic(v: Value) -> bool:
     """Whether ``v`` is only ever a BatchNormalization's mean or variance: a
     buffer then, as in torch's BatchNorm (an optimizer must not move it, and
@@ -569,16 +600,26 @@ def _spec(v: Value) -> tuple:
     return dtype, dims
 
 
-def _load(model_or_path: Any) -> Model:
+def _load(model_or_path: Any) -> tuple[Model, MappedFile | None]:
+    """The model, and its file mapped copy-on-write when read from a path
+    (its weights then become tensors over that mapping, see ``_weights``)."""
     if isinstance(model_or_path, Model):
         from ..ir import clone_model
-        return clone_model(model_or_path)
+        return clone_model(model_or_path), None
     from .._io import load
     if hasattr(model_or_path, "SerializeToString"):       # an onnx.ModelProto
-        return load(model_or_path.SerializeToString())
+        return load(model_or_path.SerializeToString()), None
+    if isinstance(model_or_path, (str, os.PathLike)):
+        path = os.fspath(model_or_path)
+        mapped = map_copy_on_write(path)
+        if mapped is not None:
+            try:
+                return load(mapped.view, base_dir=os.path.dirname(os.path.abspath(path))), mapped
+            except Exception:
+                mapped.close()          # load from the path again: its errors name the file
     if isinstance(model_or_path, (str, os.PathLike, bytes, bytearray, memoryview)) \
             or hasattr(model_or_path, "read"):
-        return load(model_or_path)
+        return load(model_or_path), None
     raise TypeError(f"to_torch takes an onnxkit Model, a path, bytes or an onnx.ModelProto, "
                     f"not {type(model_or_path).__name__}")
 
@@ -597,15 +638,25 @@ def to_torch(model_or_path: Any, *, device: Any = None, dtype: torch.dtype | Non
     ``module.to(device, dtype)`` (dtype casts the floating-point weights).
     ``seed``: of the numpy generator of random ops without a seed of their own.
     """
-    model = _load(model_or_path)
+    gc_was = gc.isenabled()
+    gc.disable()                    # the import makes many objects and frees none: no collection pauses
+    mapped = None
     try:
-        from ..infer import infer_shapes
-        infer_shapes(model)         # types tell which values torch can hold
-    except Exception:               # inference is a help here, never a requirement
-        pass
-    m = _Model(model, seed)
-    gi = _GraphImport(m, model.graph)
-    gm = gi.build()
+        model, mapped = _load(model_or_path)
+        try:
+            from ..infer import infer_shapes
+            infer_shapes(model)         # types tell which values torch can hold
+        except Exception:               # inference is a help here, never a requirement
+            pass
+        m = _Model(model, seed)
+        m.mapped = mapped
+        gi = _GraphImport(m, model.graph)
+        gm = gi.build()
+    finally:
+        if mapped is not None:
+            mapped.close()
+        if gc_was:
+            gc.enable()
     g = model.graph
     gm.onnx_inputs = [v.name for v in g.inputs if v.name not in g.initializers]
     gm.onnx_outputs = [v.name for v in g.outputs]

@@ -62,6 +62,26 @@ class _TorchArrays:
         return F.pad(x, [0, n], value=fill)
 
 
+def _plain_sdpa(q, k, v, attn_mask, past_key, nonpad_kv_seqlen, is_causal, softcap, softmax_precision,
+                left_window_size, right_window_size) -> bool:
+    """Whether an Attention node is exactly ``F.scaled_dot_product_attention``: one output,
+    no cache, padding lengths, softcap, precision or window; float32/64 operands of one
+    dtype; a mask of the full key length (bool or of the operands' dtype), not combined
+    with ``is_causal``, which needs as many queries as keys."""
+    if past_key is not None or nonpad_kv_seqlen is not None or (softcap and softcap > 0) \
+            or softmax_precision is not None or left_window_size != -1 or right_window_size != -1:
+        return False
+    if q.dtype not in (torch.float32, torch.float64) or k.dtype != q.dtype or v.dtype != q.dtype:
+        return False
+    if q.dim() != 4 or k.dim() != 4 or v.dim() != 4 or q.shape[1] % k.shape[1] != 0 or k.shape[1] != v.shape[1]:
+        return False
+    if attn_mask is not None:
+        if attn_mask.dtype not in (torch.bool, q.dtype) or attn_mask.dim() > 4 \
+                or attn_mask.shape[-1] != k.shape[2] or is_causal:
+            return False
+    return not is_causal or q.shape[2] == k.shape[2]
+
+
 @rule("Attention", 23, n_outputs=True)
 def attention(q, k, v, attn_mask=None, past_key=None, past_value=None, nonpad_kv_seqlen=None, *,
               is_causal=0, kv_num_heads=None, q_num_heads=None, qk_matmul_output_mode=0, scale=None,
@@ -69,6 +89,14 @@ def attention(q, k, v, attn_mask=None, past_key=None, past_value=None, nonpad_kv
     three_d = q.dim() == 3
     if three_d:
         q, k, v = _heads(q, q_num_heads), _heads(k, kv_num_heads), _heads(v, kv_num_heads)
+    if _n_outputs == 1 and _plain_sdpa(q, k, v, attn_mask, past_key, nonpad_kv_seqlen, is_causal, softcap,
+                                       softmax_precision, left_window_size, right_window_size):
+        # torch's own fused call where it means the same (scale, additive or boolean mask, causal
+        # on a square score matrix; a fully masked row gives 0 in both)
+        s = float(scale) if scale is not None else 1.0 / math.sqrt(q.shape[-1])
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=bool(is_causal), scale=s,
+                                           enable_gqa=q.shape[1] != k.shape[1])
+        return y.transpose(1, 2).reshape(y.shape[0], y.shape[2], -1) if three_d else y
     if past_key is not None:
         k = torch.cat([past_key, k], 2)
         v = torch.cat([past_value, v], 2)
