@@ -2,7 +2,7 @@
 module (eager, CPU), and the cost of the import itself.
 
     python benchmarks/import_speed.py [--models resnet50,mobilenetv2,bert,gpt2,vit] [--batch 1,8]
-                                      [--repeat 15] [--threads N] [--no-latency] [--no-load]
+                                      [--repeat 15] [--unfused] [--threads N] [--no-latency] [--no-load]
                                       [--load-repeat 3] [--profile MODEL] [--profile-batch 1]
 
 Models (benchmarks/_models.py, random weights, exported once and cached in
@@ -17,6 +17,9 @@ Latency (per model and batch, one process): both modules run under
 (max abs difference printed) and a warm-up of 2 runs each, they run
 alternately ``--repeat`` times (which goes first alternates); the table gives
 each one's median and the ratio imported / original.  Target: <= 1.05.
+``--unfused`` also times the import without its run-time fusions
+(``to_torch/_fuse.py``: F.linear, F.gelu, scaled_dot_product_attention put back
+where the export decomposed them) in the same alternation: before / after.
 
 Import cost (BERT-base; ``--load-repeat`` fresh child processes, medians):
 ``to_torch(path)`` wall time from the file on disk to the module (torch,
@@ -65,6 +68,17 @@ def _load_pair(name: str):
     return original, to_torch(path), path
 
 
+def _unfused(path: str):
+    """The import without the run-time fusions of to_torch/_fuse.py (node by node)."""
+    from onnxkit.to_torch import _convert, to_torch
+    saved = _convert.fuse
+    _convert.fuse = lambda *args: {}
+    try:
+        return to_torch(path)
+    finally:
+        _convert.fuse = saved
+
+
 def _args(module_inputs: list, feeds: dict) -> tuple:
     import torch
     return tuple(torch.from_numpy(feeds[n]) for n in module_inputs)
@@ -77,11 +91,14 @@ def _first(out):
     return out[0]
 
 
-def latency(name: str, batches: list, repeat: int) -> list:
+def latency(name: str, batches: list, repeat: int, unfused: bool = False) -> list:
     import torch
-    original, imported, _ = _load_pair(name)
+    original, imported, path = _load_pair(name)
     original.eval()
     imported.eval()
+    mods = [("original", original), ("imported", imported)]
+    if unfused:
+        mods.append(("unfused", _unfused(path).eval()))
     rows = []
     for batch in batches:
         feeds = _models.feeds(name, batch=batch)
@@ -89,21 +106,24 @@ def latency(name: str, batches: list, repeat: int) -> list:
         with torch.inference_mode():
             diff = float((_first(original(*args)) - _first(imported(*args))).abs().max())
             for _ in range(2):
-                original(*args)
-                imported(*args)
-            times: dict = {"original": [], "imported": []}
+                for _, mod in mods:
+                    mod(*args)
+            times: dict = {label: [] for label, _ in mods}
             for r in range(repeat):
-                order = [("original", original), ("imported", imported)]
-                for label, mod in (order if r % 2 == 0 else order[::-1]):
+                for label, mod in (mods if r % 2 == 0 else mods[::-1]):
                     t0 = time.perf_counter()
                     mod(*args)
                     times[label].append(time.perf_counter() - t0)
         o = statistics.median(times["original"]) * 1e3
         i = statistics.median(times["imported"]) * 1e3
-        rows.append({"model": name, "batch": batch, "original_ms": o, "imported_ms": i, "ratio": i / o,
-                     "max_abs_diff": diff})
+        row = {"model": name, "batch": batch, "original_ms": o, "imported_ms": i, "ratio": i / o,
+               "max_abs_diff": diff}
+        if unfused:
+            row["unfused_ratio"] = statistics.median(times["unfused"]) * 1e3 / o
+        rows.append(row)
         print(f"  {name} batch {batch}: original {o:.1f} ms, imported {i:.1f} ms, ratio {i / o:.3f} "
-              f"(max abs diff {diff:.2g})", file=sys.stderr, flush=True)
+              + (f"(unfused {row['unfused_ratio']:.3f}) " if unfused else "")
+              + f"(max abs diff {diff:.2g})", file=sys.stderr, flush=True)
     return rows
 
 
@@ -219,6 +239,8 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=15)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's)")
     ap.add_argument("--no-latency", action="store_true")
+    ap.add_argument("--unfused", action="store_true",
+                    help="also time the import without its run-time fusions (to_torch/_fuse.py)")
     ap.add_argument("--no-load", action="store_true")
     ap.add_argument("--load-model", default="bert")
     ap.add_argument("--load-repeat", type=int, default=3)
@@ -239,14 +261,16 @@ def main(argv=None) -> int:
     if not args.no_latency:
         rows = []
         for name in [m for m in args.models.split(",") if m]:
-            rows += latency(name, batches, args.repeat)
+            rows += latency(name, batches, args.repeat, args.unfused)
         print(f"\nLatency, CPU eager, torch {torch.__version__}, {torch.get_num_threads()} threads, "
               f"median of {args.repeat} alternating runs (target: imported <= 1.05x original)\n")
-        print("| model | batch | original ms | imported ms | imported / original | max abs diff |")
-        print("|---|---|---|---|---|---|")
+        extra = " unfused / original |" if args.unfused else ""
+        print("| model | batch | original ms | imported ms | imported / original |" + extra + " max abs diff |")
+        print("|---|---|---|---|---|---|" + ("---|" if args.unfused else ""))
         for r in rows:
+            u = f" {r['unfused_ratio']:.3f} |" if args.unfused else ""
             print(f"| {r['model']} | {r['batch']} | {r['original_ms']:.1f} | {r['imported_ms']:.1f} | "
-                  f"{r['ratio']:.3f} | {r['max_abs_diff']:.2g} |")
+                  f"{r['ratio']:.3f} |{u} {r['max_abs_diff']:.2g} |")
     if not args.no_load:
         r = load_cost(args.load_model, args.load_repeat)
         print(f"\nImport cost of {r['model']} (median of {r['runs']} fresh processes; targets: <= 0.5 s, "
