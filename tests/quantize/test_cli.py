@@ -86,7 +86,7 @@ def test_parquet(resnet, tmp_path, capsys):
 
     rng = np.random.default_rng(0)
     rows = [rng.standard_normal((2, 3, 32, 32)).astype(np.float32) for _ in range(3)]
-    table = pa.table({"pixels": [r.ravel().tolist() for r in rows]})
+    table = pa.table({"pixels": pa.array([r.ravel() for r in rows], type=pa.list_(pa.float32()))})
     table = table.replace_schema_metadata({"shape:pixels": "2,3,32,32"})
     pq.write_table(table, path)
     out = str(tmp_path / "q.onnx")

@@ -89,15 +89,30 @@ def _parquet(path: str) -> Iterator[dict]:
             shapes[k[6:].decode()] = tuple(int(d) for d in v.decode().split(","))
     for i in range(f.num_row_groups):
         table = f.read_row_group(i)
-        cols = {name: table.column(name).to_pylist() for name in table.column_names}
+        cols = {name: table.column(name).combine_chunks() for name in table.column_names}
         for r in range(table.num_rows):
             sample = {}
-            for name, values in cols.items():
-                a = np.asarray(values[r])
+            for name, col in cols.items():
+                a = _parquet_value(col, r)
                 if name in shapes:
                     a = a.reshape(shapes[name])
                 sample[name] = a
             yield sample
+
+
+def _parquet_value(col, r: int):
+    """Row ``r`` of a Parquet column as an array of the column's own element type
+    (``to_pylist`` would make float32 lists float64)."""
+    import numpy as np
+
+    value = col[r]
+    values = getattr(value, "values", None)         # a list cell: its flat values
+    if values is not None:
+        try:
+            return values.to_numpy(zero_copy_only=False)
+        except Exception:                           # nested lists: pyarrow's own error types
+            return np.asarray(value.as_py())
+    return np.asarray(col.slice(r, 1).to_numpy(zero_copy_only=False)[0])
 
 
 def run(args: argparse.Namespace) -> int:
