@@ -208,7 +208,9 @@ def test_conformance_sample_without_onnxkit(built):
         got = built["runs"].result(out)
         assert len(got) == len(ref) == len(case.data_sets[0][1]), case.name
         for g, r, want in zip(got, ref, case.data_sets[0][1]):
-            assert torch.equal(g, r) or (g.is_floating_point() and torch.allclose(g, r, equal_nan=True)), \
+            # another process: BLAS/torch may split a reduction differently (last-bit differences)
+            assert torch.equal(g, r) or (g.is_floating_point() and
+                                         torch.allclose(g, r, rtol=1e-5, atol=1e-6, equal_nan=True)), \
                 f"{case.name}: differs from the to_torch module"
             if want.dtype.name != "bfloat16":        # (the suite's bf16 data is compared after a cast)
                 _close(g, want, case.rtol, case.atol)
