@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import inspect
 import sys
 import time
@@ -12,6 +10,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
+from .._gc import gc_paused
 from ..ir import Model
 from ._errors import ExportError
 
@@ -218,7 +217,7 @@ def export(fn: Callable, args: Any = (), kwargs: dict | None = None, *,
         f"{_plural(len(inputs.tensors), 'input')}) ...")
     tree = TraceTree(flat_fn, [p for _, p in params] + inputs.tensors, [None] * n_params + inputs.dynamic,
                      max_decisions=max_branches or MAX_DECISIONS, labels=labels)
-    with _gc_paused():
+    with gc_paused():
         tree.first()  # the first run names the outputs; the converter asks for the others
     if output_names is not None:
         output_names = list(output_names)
@@ -232,7 +231,7 @@ def export(fn: Callable, args: Any = (), kwargs: dict | None = None, *,
     say(f"traced in {time.perf_counter() - t0:.1f} s; converting to ONNX opset {opset} "
         "(tracing the other side of each data-dependent branch) ...")
     t0 = time.perf_counter()
-    with _gc_paused():
+    with gc_paused():
         conv = Converter(tree, placeholders, output_names, opset)
         model = conv.run()
     say(f"converted: {len(model.graph)} nodes from {_plural(len(tree.traces), 'traced path')} "
@@ -261,23 +260,6 @@ def export(fn: Callable, args: Any = (), kwargs: dict | None = None, *,
 
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """CPython's cyclic garbage collector off for a while (and back as it was).
-
-    Tracing allocates a few hundred thousand short-lived objects (fake tensors,
-    symbolic sizes, FX nodes), which sets off full collections over torch's whole
-    heap: about 0.2 s of a 1.5 s BERT-base export.  What they leave is collected
-    once the collector is back on."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def _unique(names: list[str], taken: set[str]) -> list[str]:

@@ -21,7 +21,6 @@ tensors over it (``_weights``): no copy, and training never writes the file.
 
 from __future__ import annotations
 
-import gc
 import keyword
 import operator
 import os
@@ -33,6 +32,7 @@ import numpy as np
 import torch
 import torch.fx as fx
 
+from .._gc import gc_paused
 from ..errors import OnnxkitError
 from ..ir import AttributeType, Graph, Model, Node, TensorType, Value
 from ..ir._domain import normalize_domain, normalize_opsets
@@ -638,25 +638,22 @@ def to_torch(model_or_path: Any, *, device: Any = None, dtype: torch.dtype | Non
     ``module.to(device, dtype)`` (dtype casts the floating-point weights).
     ``seed``: of the numpy generator of random ops without a seed of their own.
     """
-    gc_was = gc.isenabled()
-    gc.disable()                    # the import makes many objects and frees none: no collection pauses
     mapped = None
-    try:
-        model, mapped = _load(model_or_path)
+    with gc_paused():               # the import makes many objects and frees none: no collection pauses
         try:
-            from ..infer import infer_shapes
-            infer_shapes(model)         # types tell which values torch can hold
-        except Exception:               # inference is a help here, never a requirement
-            pass
-        m = _Model(model, seed)
-        m.mapped = mapped
-        gi = _GraphImport(m, model.graph)
-        gm = gi.build()
-    finally:
-        if mapped is not None:
-            mapped.close()
-        if gc_was:
-            gc.enable()
+            model, mapped = _load(model_or_path)
+            try:
+                from ..infer import infer_shapes
+                infer_shapes(model)         # types tell which values torch can hold
+            except Exception:               # inference is a help here, never a requirement
+                pass
+            m = _Model(model, seed)
+            m.mapped = mapped
+            gi = _GraphImport(m, model.graph)
+            gm = gi.build()
+        finally:
+            if mapped is not None:
+                mapped.close()
     g = model.graph
     gm.onnx_inputs = [v.name for v in g.inputs if v.name not in g.initializers]
     gm.onnx_outputs = [v.name for v in g.outputs]

@@ -25,13 +25,12 @@ Shapes are inferred for the page without changing the model given
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import math
 import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from .._gc import gc_paused
 from ..ir import Model
 
 __all__ = ["NodeComparison", "compare_nodes", "diff_page", "profile_nodes", "view_html", "write_view"]
@@ -39,22 +38,6 @@ __all__ = ["NodeComparison", "compare_nodes", "diff_page", "profile_nodes", "vie
 
 def _finite(x: float) -> float | str:
     return float(x) if math.isfinite(x) else str(x)
-
-
-@contextlib.contextmanager
-def gc_paused():
-    """Pause the cyclic garbage collector in the block.  Building a page
-    allocates a few hundred thousand small lists and dicts beside the model's
-    own objects, and the collector's passes over all of them were half the
-    time of building the page of a 20,000-node model; nothing built here is
-    garbage in a cycle."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def _page_data(model: Model, extra: Mapping[int, dict] | None) -> dict:
