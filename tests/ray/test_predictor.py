@@ -186,3 +186,19 @@ def test_the_three_providers_of_a_worker_agree(files):
             np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6, err_msg=provider)
     with pytest.raises(onnxkit.errors.ProviderError, match="unknown provider 'tpu'"):
         open_session(files["mlp"], "tpu")
+
+
+def test_one_parquet_file_feeds_every_worker(local_ray, tmp_path):
+    """Ray Data reads a Parquet file as one block, which one worker alone would take:
+    run_batch splits an input of fewer files than twice the workers."""
+    from onnxkit.ray._run import run_batch
+    model = mlp(str(tmp_path / "m.onnx"))
+    folder, ids, x = tabular(str(tmp_path / "in"), rows=600, files=1)
+    summary = run_batch(model, folder, str(tmp_path / "out"), workers=2, batch_size=32,
+                        columns={"x": ["f0", "f1", "f2", "f3"]}, outputs=["y"], progress=False)
+    assert summary.rows == 600
+    assert len(summary.workers) == 2 and all(n > 0 for n, _ in summary.workers.values()), summary.workers
+    got = read_output(str(tmp_path / "out"))
+    order = np.argsort(got["id"])
+    assert got["id"][order].tolist() == ids.tolist()
+    np.testing.assert_array_equal(got["y"][order], onnxkit.Session(model).run(["y"], {"x": x})[0])

@@ -147,15 +147,21 @@ def _check_magic(files: list[str], kind: str) -> None:
 
 def read_input(path: str, *, kind_files: tuple[str, list[str]] | None = None,
                single_input: str | None = None, image_input: str | None = None,
-               image_options: ImageOptions | None = None, rows_per_block: int = 64) -> Any:
-    """INPUT as a Ray Dataset (batches of numpy columns)."""
+               image_options: ImageOptions | None = None, rows_per_block: int = 64,
+               min_blocks: int = 1) -> Any:
+    """INPUT as a Ray Dataset (batches of numpy columns).  ``min_blocks``: Ray
+    Data reads a Parquet file as one block, which only one worker can take; an
+    input of fewer files than that is split into ``min_blocks`` after reading
+    (Ray's split repartition: no shuffle, but a barrier — such an input passes
+    through the object store whole; inputs of many files stream)."""
     import ray.data
     kind, files = kind_files or input_kind(path)
     if kind == "parquet":
         _check_parquet(files)
         # the path as given, absolute (Ray 2.60 fails listing a list of several paths with fsspec's
         # HTTP filesystem missing its aiohttp)
-        return ray.data.read_parquet(os.path.abspath(path), num_cpus=0.1)
+        ds = ray.data.read_parquet(os.path.abspath(path), num_cpus=0.1)
+        return ds.repartition(min_blocks) if len(files) < min_blocks else ds
     _check_magic(files, kind)
     base = path if os.path.isdir(path) else os.path.dirname(path)
     rel = [os.path.relpath(f, base) for f in files]

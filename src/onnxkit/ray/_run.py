@@ -179,7 +179,8 @@ def run_batch(model: str | os.PathLike, input: str, output: str, *, batch_size: 
         stats = _stats_actor_class().options(name=name).remote()
         t0 = time.perf_counter()
         ds = read_input(input, kind_files=kind_files, image_input=image_input, image_options=image_options,
-                        single_input=inputs[0].name if len(inputs) == 1 else None)
+                        single_input=inputs[0].name if len(inputs) == 1 else None,
+                        min_blocks=2 * plan_workers(workers)[0])     # every worker gets work
         ds = predict(ds, model, workers=workers, batch_size=batch_size, provider=provider, columns=columns,
                      outputs=outputs, on_error=on_error, stats=name)
         try:
