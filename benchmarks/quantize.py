@@ -281,7 +281,6 @@ def run_memory(folder: str, small: bool, samples: int) -> list[dict]:
 
 def child(who: str, path: str, vocab: int, seq: int, samples: int, folder: str, method: str) -> None:
     """Calibrate in this fresh process and print the peak RSS it added (MB)."""
-    import resource
 
     import onnxruntime  # noqa: F401  (import cost outside the figure)
 
@@ -289,7 +288,7 @@ def child(who: str, path: str, vocab: int, seq: int, samples: int, folder: str, 
 
     _quiet()
     feeds = (x for x in text_feeds(samples, vocab, seq, 0))          # made one at a time
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    base = _status_mb("VmRSS")      # VmHWM/VmRSS: ru_maxrss keeps the parent's RSS across exec
     t = time.perf_counter()
     out = os.path.join(folder, f"bert-static-{who}.onnx")
     if who == "onnxkit":
@@ -298,8 +297,14 @@ def child(who: str, path: str, vocab: int, seq: int, samples: int, folder: str, 
         from onnxruntime.quantization import CalibrationMethod, QuantFormat, quantize_static
         quantize_static(path, out, _Reader(feeds), quant_format=QuantFormat.QDQ, per_channel=True,
                         calibrate_method=getattr(CalibrationMethod, {"minmax": "MinMax"}.get(method, "Percentile")))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _status_mb("VmHWM")
     print(json.dumps({"calib_peak_mb": peak - base, "quantize_s": time.perf_counter() - t}))
+
+
+def _status_mb(key: str) -> float:
+    """A /proc/self/status figure (VmRSS, VmHWM) in MB."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(key + ":")) / 1024
 
 
 def run_weight_only(folder: str, small: bool, samples: int, rounds: int) -> list[dict]:

@@ -126,8 +126,14 @@ def collect(model: Model, names: Iterable[str], calibration: Iterable[Mapping[st
     hold samples, the number of samples)``."""
     from ..runtime import Session
 
+    from .._io import read_unaligned_weights
+
     names = list(dict.fromkeys(names))
     hists = {n: RunningHistogram() for n in names}
+    # quantize's own working copy: its weights that lie unaligned in the mapped file are
+    # read aligned once, with pread, as Session does for a path; otherwise the run would
+    # make aligned copies and keep the mapped pages too (each weight held twice)
+    read_unaligned_weights(model)
     sess = Session(model, optimize="none")
     held: list[dict] = []
     count = 0
