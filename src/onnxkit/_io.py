@@ -12,11 +12,12 @@ into Python); otherwise the tensors are rewritten.
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import weakref
 import os
 import tempfile
-from typing import BinaryIO, Union
+from typing import BinaryIO, Iterator, Union
 
 from . import proto as P
 from .errors import FormatError, OnnxkitError
@@ -255,6 +256,24 @@ def _default_mode() -> int:
     return 0o666 & ~umask
 
 
+@contextlib.contextmanager
+def temporary_files(path: str) -> Iterator[list[str]]:
+    """A list for the temporary files a save of ``path`` writes beside it: what
+    is still listed when the block ends (the rename did not happen) is removed,
+    and an OSError becomes onnxkit's error naming ``path``."""
+    tmp_files: list[str] = []
+    try:
+        yield tmp_files
+    except OSError as e:
+        raise OnnxkitError(f"cannot save {path!r}: {e.strerror or e}") from None
+    finally:
+        for t in tmp_files:
+            try:
+                os.unlink(t)
+            except OSError:
+                pass
+
+
 def save(model: Model, path: PathLike, *, external_data: bool | None = None,
          location: str | None = None, size_threshold: int = 1024) -> None:
     """Write ``model`` to ``path``.
@@ -273,8 +292,7 @@ def save(model: Model, path: PathLike, *, external_data: bool | None = None,
     if external_data:
         from .ir._tensor import check_location
         check_location(location, folder, None)
-    tmp_files = []
-    try:
+    with temporary_files(path) as tmp_files:
         place = None
         data_tmp = None
         mp = None
@@ -314,14 +332,6 @@ def save(model: Model, path: PathLike, *, external_data: bool | None = None,
         os.chmod(tmp, mode)
         os.replace(tmp, path)
         tmp_files.clear()
-    except OSError as e:
-        raise OnnxkitError(f"cannot save {path!r}: {e.strerror or e}") from None
-    finally:
-        for t in tmp_files:
-            try:
-                os.unlink(t)
-            except OSError:
-                pass
 
 
 def _save_kept(model: Model, folder: str, location: str, threshold: int):

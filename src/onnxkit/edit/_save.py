@@ -58,10 +58,9 @@ def save_edited(model: Model, path: str | os.PathLike, *, external_data: bool | 
     location = os.path.basename(path) + ".data"
     while location in keep:
         location = "_" + location
-    tmp_files: list[str] = []
     data_f = None
     writer = None
-    try:
+    with _io.temporary_files(path) as tmp_files:
         if external_data:
             fd, data_tmp = tempfile.mkstemp(dir=folder, prefix=".onnxkit-", suffix=".data")
             tmp_files.append(data_tmp)
@@ -102,14 +101,6 @@ def save_edited(model: Model, path: str | os.PathLike, *, external_data: bool | 
         os.replace(tmp, path)
         tmp_files.clear()
         return done
-    except OSError as e:
-        raise OnnxkitError(f"cannot save {path!r}: {e.strerror or e}") from None
-    finally:
-        for t in tmp_files:
-            try:
-                os.unlink(t)
-            except OSError:
-                pass
 
 
 def _write_chunks(f, chunks) -> None:
