@@ -60,7 +60,7 @@ import torch
 import torch.fx as fx
 
 from ._convert import ToTorchError, to_torch
-from ._copysource import PKG, Support, literal, resolve
+from ._copysource import PKG, Support, importable_name, literal
 
 __all__ = ["SourceResult", "to_source"]
 
@@ -283,19 +283,9 @@ class _Writer:
             ref = self.support.ref(fn, where)
             self.used.add(ref.split(".")[0])
             return ref
-        if getattr(builtins, getattr(fn, "__name__", ""), None) is fn:
-            return fn.__name__
-        from torch.fx.node import _get_qualified_name
-        try:
-            qual = _get_qualified_name(fn)
-        except Exception as e:
-            raise ToTorchError(f"{where}: cannot name the function {fn!r}: {e}") from e
-        if qual.startswith("_operator."):
-            qual = "operator." + qual[len("_operator."):]
-        if resolve(qual) is not fn:
-            raise ToTorchError(f"{where}: the function {fn!r} cannot be imported as {qual!r}")
+        qual = importable_name(fn, where)
         root = qual.split(".")[0]
-        if root != "torch":
+        if "." in qual and root != "torch":
             self.extra_imports.add(f"import {root}")
         return qual
 

@@ -340,18 +340,9 @@ class Support:
                 c.import_lines.add(f"from . import {alias} as _{alias}")
                 return f"_{alias}.{name}"
         if callable(v) and not isinstance(v, type) or inspect.isclass(v):
-            if getattr(builtins, getattr(v, "__name__", ""), None) is v:
-                return v.__name__
-            from torch.fx.node import _get_qualified_name
-            try:
-                qual = _get_qualified_name(v)
-            except Exception as e:
-                raise ToTorchError(f"{what}: cannot name {v!r}: {e}") from e
-            if qual.startswith("_operator."):
-                qual = "operator." + qual[len("_operator."):]
-            if resolve(qual) is not v:
-                raise ToTorchError(f"{what}: {v!r} cannot be imported as {qual!r}")
-            c.import_lines.add(f"import {qual.split('.')[0]}")
+            qual = importable_name(v, what)
+            if "." in qual:
+                c.import_lines.add(f"import {qual.split('.')[0]}")
             return qual
         return literal(v, None, what)
 
@@ -489,6 +480,24 @@ def literal(x: Any, names: dict | None = None, what: str = "") -> str:
         return "..."
     raise ToTorchError(f"{what}: cannot write a {type(x).__name__} value ({x!r:.80}) as Python source")
 
+
+
+def importable_name(fn: Any, where: str) -> str:
+    """The name a generated file writes for the function or class ``fn`` of torch,
+    Python or another library: a builtin's own name, else its qualified name,
+    checked to import back as ``fn`` (ToTorchError naming ``where`` otherwise)."""
+    if getattr(builtins, getattr(fn, "__name__", ""), None) is fn:
+        return fn.__name__
+    from torch.fx.node import _get_qualified_name
+    try:
+        qual = _get_qualified_name(fn)
+    except Exception as e:
+        raise ToTorchError(f"{where}: cannot name {fn!r}: {e}") from e
+    if qual.startswith("_operator."):
+        qual = "operator." + qual[len("_operator."):]
+    if resolve(qual) is not fn:
+        raise ToTorchError(f"{where}: {fn!r} cannot be imported as {qual!r}")
+    return qual
 
 
 def resolve(qual: str) -> Any:
