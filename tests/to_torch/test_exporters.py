@@ -19,34 +19,17 @@ ort = pytest.importorskip("onnxruntime")
 import onnxkit  # noqa: E402
 from onnxkit.to_torch import to_torch  # noqa: E402
 
-from .._real_models import RUN_MODELS, feeds_for  # noqa: E402
+from .._real_models import RUN_MODELS  # noqa: E402
+from ._compare import import_matching_onnxruntime  # noqa: E402
 
 EXPORTERS = ["dynamo", "onnxkit"]
-
-
-def _run(module, feeds):
-    with torch.no_grad():
-        out = module(*[torch.from_numpy(feeds[n]) for n in module.onnx_inputs])
-    return [out.numpy()] if isinstance(out, torch.Tensor) else [o.numpy() for o in out]
 
 
 @pytest.mark.parametrize("exporter", EXPORTERS)
 @pytest.mark.parametrize("name", RUN_MODELS)
 def test_matches_onnxruntime(exported, name, exporter):
     path = exported(name, exporter)
-    module = to_torch(path)
-    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-    names = [i.name for i in sess.get_inputs()]
-    assert module.onnx_inputs == names
-    for batch, seq in ((2, 8), (3, 5)):          # the exported size, and another one
-        feeds = feeds_for(names, batch, seq, seed=batch)
-        want = sess.run(None, feeds)
-        got = _run(module, feeds)
-        assert len(got) == len(want)
-        for g, w in zip(got, want):
-            assert g.shape == w.shape and g.dtype == w.dtype
-            np.testing.assert_allclose(g, w, rtol=1e-4, atol=2e-5)
-    assert module.onnx_fallbacks == []          # every node runs in torch ops
+    module = import_matching_onnxruntime(path)
     # the weights: every float initializer bigger than a baked constant is a trainable parameter
     params = {module.onnx_names[n] for n, p in module.named_parameters() if p.requires_grad}
     model = onnxkit.load(path)

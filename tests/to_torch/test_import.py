@@ -18,31 +18,14 @@ import onnxkit  # noqa: E402
 from onnxkit.to_torch import to_torch  # noqa: E402
 
 from .._real_models import RUN_MODELS, feeds_for  # noqa: E402
-
-
-def _run(module, feeds):
-    with torch.no_grad():
-        out = module(*[torch.from_numpy(feeds[n]) for n in module.onnx_inputs])
-    return [out.numpy()] if isinstance(out, torch.Tensor) else [o.numpy() for o in out]
+from ._compare import import_matching_onnxruntime  # noqa: E402
 
 
 @pytest.mark.parametrize("name", RUN_MODELS)
 def test_real_model_matches_onnxruntime(exported, name):
     path = exported(name, "torchscript")
-    module = to_torch(path)
+    module = import_matching_onnxruntime(path)
     assert isinstance(module, torch.fx.GraphModule)
-    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-    names = [i.name for i in sess.get_inputs()]
-    assert module.onnx_inputs == names
-    for batch, seq in ((2, 8), (3, 5)):          # the exported size, and another one
-        feeds = feeds_for(names, batch, seq, seed=batch)
-        want = sess.run(None, feeds)
-        got = _run(module, feeds)
-        assert len(got) == len(want)
-        for g, w in zip(got, want):
-            assert g.shape == w.shape and g.dtype == w.dtype
-            np.testing.assert_allclose(g, w, rtol=1e-4, atol=2e-5)
-    assert module.onnx_fallbacks == []          # every node runs in torch ops
 
 
 def test_bert_against_onnxkit_session_and_keywords(exported):
