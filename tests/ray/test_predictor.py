@@ -189,8 +189,8 @@ def test_the_three_providers_of_a_worker_agree(files):
 
 
 def test_one_parquet_file_feeds_every_worker(local_ray, tmp_path):
-    """Ray Data reads a Parquet file as one block, which one worker alone would take:
-    run_batch splits an input of fewer files than twice the workers."""
+    """Ray Data's own reader makes a small Parquet file one block, which one worker alone
+    would take: run_batch reads it in blocks of a quarter of a worker's share."""
     from onnxkit.ray._run import run_batch
     model = mlp(str(tmp_path / "m.onnx"))
     folder, ids, x = tabular(str(tmp_path / "in"), rows=600, files=1)
@@ -202,3 +202,63 @@ def test_one_parquet_file_feeds_every_worker(local_ray, tmp_path):
     order = np.argsort(got["id"])
     assert got["id"][order].tolist() == ids.tolist()
     np.testing.assert_array_equal(got["y"][order], onnxkit.Session(model).run(["y"], {"x": x})[0])
+
+
+_PRIVATE_GROWTH = """
+import sys, numpy as np, onnxkit
+def private_kb():
+    with open("/proc/self/smaps_rollup") as f:
+        return sum(int(l.split()[1]) for l in f if l.startswith("Anonymous:"))
+before = private_kb()
+sess = onnxkit.Session(sys.argv[1], threads=1)
+sess.run(None, {"x": np.ones((2, 64), np.float32)})
+print(private_kb() - before)
+"""
+
+
+def test_workers_share_one_aligned_copy_of_a_model_with_unaligned_weights(tmp_path):
+    """Protobuf leaves most weights unaligned in an .onnx file; each worker would read them into
+    memory of its own.  shared_path writes one aligned copy per machine that every worker maps."""
+    import subprocess
+    import sys
+    from onnxkit._io import unaligned_weight_bytes
+    from onnxkit.ray._predictor import SHARED_COPY_BYTES, shared_path
+    model = str(tmp_path / "wide.onnx")
+    _wide_mlp(model, seed=0)
+    unaligned = unaligned_weight_bytes(onnxkit.load(model))
+    assert unaligned > SHARED_COPY_BYTES
+    copy = shared_path(model)
+    assert copy != model and shared_path(model) == copy             # written once, then reused
+    assert unaligned_weight_bytes(onnxkit.load(copy)) == 0
+    x = np.random.default_rng(0).standard_normal((5, 64)).astype(np.float32)
+    np.testing.assert_array_equal(onnxkit.Session(copy).run(None, {"x": x})[0],
+                                  onnxkit.Session(model).run(None, {"x": x})[0])
+    # the memory a worker holds of its own (anonymous: not the page cache's, which every worker
+    # mapping the file shares): the unaligned weights more when it opens the model than the copy
+    grow = {p: int(subprocess.run([sys.executable, "-c", _PRIVATE_GROWTH, p], capture_output=True, text=True,
+                                  check=True).stdout) * 1024 for p in (model, copy)}
+    assert grow[model] - grow[copy] > 0.9 * unaligned, grow
+    assert grow[copy] < 0.3 * unaligned, grow
+    # a new version of the file gets a new copy, and the old one goes
+    os.utime(model, ns=(1, 1))
+    newer = shared_path(model)
+    assert newer != copy and os.path.exists(newer) and not os.path.exists(copy)
+    import shutil
+    shutil.rmtree(os.path.dirname(os.path.dirname(newer)))
+
+
+def _wide_mlp(path: str, seed: int) -> None:
+    """x float[N,64] -> 64x2048 -> 3 x (2048x1024 / 1024x2048 ...) -> y: 24 MB of weights, inline."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(seed)
+    dims = [64, 2048, 1024, 2048, 1024]
+    nodes, inits, prev = [], [], "x"
+    for k in range(len(dims) - 1):
+        inits.append(numpy_helper.from_array((rng.standard_normal((dims[k], dims[k + 1])) * 0.03)
+                                             .astype(np.float32), f"W{k}"))
+        nodes.append(helper.make_node("MatMul", [prev, f"W{k}"], [f"h{k}"]))
+        prev = f"h{k}"
+    g = helper.make_graph(nodes, "wide", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 64])],
+                          [helper.make_tensor_value_info(prev, TensorProto.FLOAT, ["N", dims[-1]])], inits)
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=10), path)

@@ -27,6 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", default="auto", metavar="N|auto",
                    help="worker processes, each with its share of the cores as threads (default auto: "
                         "one per CPU of the cluster)")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="threads of each worker's session (default: its share of the cores)")
     p.add_argument("--address", default=None, metavar="ADDR",
                    help="the Ray cluster to run on: auto, HOST:PORT, ray://HOST:PORT (default: start Ray here)")
     p.add_argument("--provider", default="numpy", choices=["numpy", "torch", "onnxruntime"],
@@ -66,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import ProviderError
     if args.batch_size < 1:
         raise UsageError(f"--batch-size {args.batch_size}: at least 1")
+    if args.threads is not None and args.threads < 1:
+        raise UsageError(f"--threads {args.threads}: at least 1")
     workers = args.workers
     if workers != "auto":
         try:
@@ -90,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
                         outputs=args.output_names.split(",") if args.output_names else None,
                         on_error=args.on_error, size=_floats(args.size, "--size", 2, int),
                         mean=_floats(args.mean, "--mean", 3), std=_floats(args.std, "--std", 3),
-                        layout=args.layout, progress=not args.no_progress)
+                        layout=args.layout, progress=not args.no_progress, threads=args.threads)
     for line in summary.lines():
         print(line)
     return 0

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from ..errors import InvalidInputError, OnnxkitError
-from ._inputs import image_options_for, input_kind, read_input
+from ._inputs import block_rows, image_options_for, input_kind, parquet_row_groups, read_input
 from ._predictor import Predictor, column_map, model_io
 
 
@@ -153,12 +153,15 @@ def run_batch(model: str | os.PathLike, input: str, output: str, *, batch_size: 
               workers: int | str | None = None, address: str | None = None, provider: str = "numpy",
               columns: Mapping[str, Any] | None = None, outputs: Sequence[str] | None = None,
               on_error: str = "raise", size: Sequence[int] | None = None, mean=None, std=None,
-              layout: str | None = None, progress: bool = True, num_cpus: int | None = None) -> Summary:
+              layout: str | None = None, progress: bool = True, num_cpus: int | None = None,
+              threads: int | None = None) -> Summary:
     """Run ``model`` over INPUT and write OUTPUT (a folder of Parquet files); see the module docstring."""
     model, input = os.path.abspath(os.fspath(model)), os.path.abspath(input)   # workers run elsewhere
     inputs, _ = model_io(model)
     cmap = column_map(inputs, columns)
     kind_files = input_kind(input)
+    # footers read now: an unreadable file fails before Ray starts
+    _, n_rows, n_bytes = parquet_row_groups(kind_files[1]) if kind_files[0] == "parquet" else ([], 0, 0)
     if os.path.isdir(output) and os.listdir(output):
         raise InvalidInputError(f"{output}: the output folder is not empty; give a new or empty one")
     image_input = image_options = None
@@ -170,19 +173,25 @@ def run_batch(model: str | os.PathLike, input: str, output: str, *, batch_size: 
         image_options = image_options_for(inputs[0].dims, size=size, mean=mean, std=std, layout=layout,
                                           dtype=inputs[0].dtype)
     started = start_ray(address, num_cpus=num_cpus)
+    import ray
+    from ray.data import DataContext
+    context = DataContext.get_current()
+    saved = context.enable_progress_bars, context.target_max_block_size, context.target_min_block_size
     stats = None
     try:
-        import ray
-        from ray.data import DataContext
-        DataContext.get_current().enable_progress_bars = progress
+        context.enable_progress_bars = progress
+        n_workers = plan_workers(workers)[0]
+        if n_rows:                  # blocks as read, neither merged nor split (see read_input)
+            size = max(1024, int(block_rows(n_rows, n_bytes, n_workers) * n_bytes / n_rows))
+            context.target_max_block_size = size
+            context.target_min_block_size = min(size // 2, context.target_min_block_size or size)
         name = f"onnxkit-batch-stats-{os.getpid()}-{time.time_ns()}"
         stats = _stats_actor_class().options(name=name).remote()
         t0 = time.perf_counter()
         ds = read_input(input, kind_files=kind_files, image_input=image_input, image_options=image_options,
-                        single_input=inputs[0].name if len(inputs) == 1 else None,
-                        min_blocks=2 * plan_workers(workers)[0])     # every worker gets work
+                        single_input=inputs[0].name if len(inputs) == 1 else None, workers=n_workers)
         ds = predict(ds, model, workers=workers, batch_size=batch_size, provider=provider, columns=columns,
-                     outputs=outputs, on_error=on_error, stats=name)
+                     outputs=outputs, on_error=on_error, stats=name, threads=threads)
         try:
             ds.write_parquet(output, ray_remote_args={"num_cpus": 0.1})
         except Exception as e:
@@ -192,8 +201,8 @@ def run_batch(model: str | os.PathLike, input: str, output: str, *, batch_size: 
             raise
         seconds = time.perf_counter() - t0
         starts, per_worker = ray.get(stats.get.remote())
-        n_workers, _, _ = plan_workers(workers)
     finally:
+        context.enable_progress_bars, context.target_max_block_size, context.target_min_block_size = saved
         if stats is not None:
             ray.kill(stats)
         if started:
