@@ -381,6 +381,33 @@ def _open_same(key: tuple) -> int:
     return fd
 
 
+def _unaligned_weights(model: Model):
+    """(value, tensor, file offset, mapping key) of every initializer whose
+    bytes lie unaligned for its dtype in the memory-mapped model file."""
+    import numpy as np
+
+    from .ir._tensor import ProtoTensor
+
+    for g in model.all_graphs():
+        for v in g.initializers.values():
+            t = v.const_value
+            raw = t.proto.raw_data if isinstance(t, ProtoTensor) else None
+            if not isinstance(raw, memoryview) or not isinstance(raw.obj, mmap.mmap) or not len(raw):
+                continue
+            dtype = t.dtype.numpy_dtype if t.dtype != DataType.STRING and not t.dtype.is_sub_byte else None
+            base = np.frombuffer(raw.obj, np.uint8)
+            start = np.frombuffer(raw, np.uint8).__array_interface__["data"][0] \
+                - base.__array_interface__["data"][0]
+            if dtype is not None and start % np.dtype(dtype).alignment:
+                yield v, t, start, _MAPPED.get(raw.obj)
+
+
+def unaligned_weight_bytes(model: Model) -> int:
+    """The bytes of the weights that :func:`read_unaligned_weights` would copy
+    (nothing is read: a memory-mapped model's weights are only located)."""
+    return sum(len(t.proto.raw_data) for _, t, _, _ in _unaligned_weights(model))
+
+
 def read_unaligned_weights(model: Model) -> int:
     """Give every initializer whose bytes lie unaligned in the memory-mapped
     model file (raw_data starts wherever protobuf put it) an aligned array of
@@ -393,34 +420,21 @@ def read_unaligned_weights(model: Model) -> int:
     a copy."""
     import numpy as np
 
-    from .ir._tensor import ProtoTensor, Tensor
+    from .ir._tensor import Tensor
 
     total = 0
     files: dict[tuple, int] = {}
     try:
-        for g in model.all_graphs():
-            for v in g.initializers.values():
-                t = v.const_value
-                raw = t.proto.raw_data if isinstance(t, ProtoTensor) else None
-                if not isinstance(raw, memoryview) or not isinstance(raw.obj, mmap.mmap) or not len(raw):
-                    continue
-                dtype = t.dtype.numpy_dtype if t.dtype != DataType.STRING and not t.dtype.is_sub_byte \
-                    else None
-                base = np.frombuffer(raw.obj, np.uint8)
-                start = np.frombuffer(raw, np.uint8).__array_interface__["data"][0] \
-                    - base.__array_interface__["data"][0]
-                if dtype is None or start % np.dtype(dtype).alignment == 0:
-                    continue
-                key = _MAPPED.get(raw.obj)
-                fd = files.get(key, -1) if key is not None else -1
-                if key is not None and key not in files:
-                    fd = files[key] = _open_same(key)
-                arr = t.numpy()                       # validates size/shape; a view, nothing read
-                out = np.empty(arr.shape, arr.dtype)
-                if fd < 0 or os.preadv(fd, [memoryview(out.reshape(-1).view(np.uint8))], start) != out.nbytes:
-                    out[...] = arr                    # no descriptor: copy through the map
-                v.const_value = Tensor(out, name=t.name, doc_string=t.doc_string)
-                total += out.nbytes
+        for v, t, start, key in list(_unaligned_weights(model)):
+            fd = files.get(key, -1) if key is not None else -1
+            if key is not None and key not in files:
+                fd = files[key] = _open_same(key)
+            arr = t.numpy()                       # validates size/shape; a view, nothing read
+            out = np.empty(arr.shape, arr.dtype)
+            if fd < 0 or os.preadv(fd, [memoryview(out.reshape(-1).view(np.uint8))], start) != out.nbytes:
+                out[...] = arr                    # no descriptor: copy through the map
+            v.const_value = Tensor(out, name=t.name, doc_string=t.doc_string)
+            total += out.nbytes
     finally:
         for fd in files.values():
             if fd >= 0:

@@ -4,7 +4,9 @@
 builds one Predictor per worker (an actor).  It opens the model by path, so
 the weights are memory-mapped from the file: workers of one machine share
 their pages, and nothing big travels through the object store (only the path
-is pickled).  Each batch is a dict of numpy columns; the model's inputs are
+is pickled); a model whose weights protobuf left unaligned in the file is
+first copied once per machine with aligned external data (:func:`shared_path`),
+so that those pages are shared too.  Each batch is a dict of numpy columns; the model's inputs are
 taken from columns by name, its outputs are returned as columns beside the
 columns it did not consume (the ids).  A row that does not fit the model is
 named by its id in the error, never dropped silently.
@@ -12,8 +14,11 @@ named by its id in the error, never dropped silently.
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import os
+import shutil
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -87,6 +92,48 @@ def default_threads() -> int:
     return max(1, int(cpus)) if cpus else 1
 
 
+#: unaligned weights past this many bytes make a worker open an aligned copy of the model
+SHARED_COPY_BYTES = 16 << 20
+
+
+def shared_path(model: str) -> str:
+    """The file this machine's workers open for ``model``.
+
+    Mapped weights are shared by the workers of a machine only if they can
+    be used where they lie; protobuf puts a weight's bytes at any offset, and
+    an unaligned one is read into each process's own memory (see
+    ``onnxkit._io.read_unaligned_weights``): two workers of a 400 MB model
+    would hold 800 MB.  So when more than :data:`SHARED_COPY_BYTES` of weights
+    are unaligned, the model is saved once per machine with its weights in an
+    aligned external-data file, under a lock in the temp folder
+    (``onnxkit-shared-UID/``), and every worker maps that copy.  A copy is kept
+    for later runs of the same file (same path, size, inode and mtime); a new
+    version of the file replaces it."""
+    from .._io import load, save, unaligned_weight_bytes
+    st = os.stat(model)
+    real = os.path.realpath(model)
+    folder = os.path.join(tempfile.gettempdir(), f"onnxkit-shared-{os.getuid()}",
+                          hashlib.sha1(real.encode()).hexdigest()[:16])
+    version = f"{st.st_size}-{st.st_ino}-{st.st_mtime_ns}"
+    copy = os.path.join(folder, version, os.path.basename(real))
+    if os.path.exists(copy):
+        return copy
+    m = load(model)
+    if unaligned_weight_bytes(m) < SHARED_COPY_BYTES:
+        return model
+    import fcntl
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)          # one worker writes, the others wait and map it
+        if not os.path.exists(copy):
+            for old in os.listdir(folder):          # an earlier version of the file
+                if old != ".lock":
+                    shutil.rmtree(os.path.join(folder, old), ignore_errors=True)
+            os.makedirs(os.path.dirname(copy))
+            save(m, copy, external_data=True)       # written under temporary names, renamed last
+    return copy
+
+
 def open_session(model: Any, provider: str = "numpy", threads: int | None = None) -> Any:
     """A session of ``model`` (a path: memory-mapped) for ``provider``, using
     ``threads`` threads; its ``run(None, feeds)`` returns the outputs in order."""
@@ -149,7 +196,8 @@ class Predictor:
         self.model = os.fspath(model)
         self.provider = provider
         self.threads = threads or default_threads()
-        self.session = open_session(self.model, provider, self.threads)
+        self.session = open_session(shared_path(self.model) if provider == "numpy" else self.model,
+                                    provider, self.threads)
         self.inputs, all_outputs = model_io(self.model)
         self.columns = column_map(self.inputs, columns)
         self.outputs = list(outputs) if outputs is not None else all_outputs
