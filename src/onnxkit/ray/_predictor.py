@@ -185,12 +185,15 @@ class Predictor:
     model, naming it by id; ``"skip"`` keeps such rows with their error in
     the column ``error`` (empty for rows that ran) and zeros as outputs.
     ``stats``: the name of an actor counting rows per worker (the batch command's summary).
+    ``decode``: a function (picklable) applied to each batch first, e.g. to read
+    the files it names; with ``on_error="skip"`` a row it cannot decode is kept
+    with its error.
     """
 
     def __init__(self, model: str | os.PathLike, *, provider: str = "numpy", threads: int | None = None,
                  columns: Mapping[str, Any] | None = None, outputs: Sequence[str] | None = None,
                  keep_columns: Sequence[str] | None = None, on_error: str = "raise",
-                 stats: str | None = None) -> None:
+                 stats: str | None = None, decode: Any = None) -> None:
         if on_error not in ("raise", "skip"):
             raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
         self.model = os.fspath(model)
@@ -207,6 +210,7 @@ class Predictor:
                                     f"its outputs are {all_outputs}")
         self.keep_columns = None if keep_columns is None else list(keep_columns)
         self.on_error = on_error
+        self.decode = decode
         self._stats = None
         if stats:
             import ray
@@ -217,9 +221,28 @@ class Predictor:
     # ------------------------------------------------------------------
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         t0 = time.perf_counter()
-        used = {c for cols in self.columns.values() for c in cols}
-        ids = [c for c in batch if c not in used] if self.keep_columns is None else list(self.keep_columns)
         n = len(next(iter(batch.values()))) if batch else 0
+        raw = batch
+        try:
+            batch = self.decode(batch) if self.decode is not None else batch
+        except InvalidInputError as e:
+            if self.on_error == "raise":
+                raise
+            batch = None        # each row decoded alone; the ids: the columns of names, not of files
+            out = self._skip(raw, [c for c in raw if not c.startswith("_")], n, e, decode=True)
+        if batch is not None:
+            out = self._predict(batch, n)
+        if self._stats is not None:
+            self._stats.add.remote(self._worker, n, time.perf_counter() - t0)
+        return out
+
+    def _ids(self, batch: Mapping[str, np.ndarray]) -> list[str]:
+        """The columns passed through: those the model does not read (or ``keep_columns``)."""
+        used = {c for cols in self.columns.values() for c in cols}
+        return [c for c in batch if c not in used] if self.keep_columns is None else list(self.keep_columns)
+
+    def _predict(self, batch: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
+        ids = self._ids(batch)
         try:
             feeds = {i.name: self._feed(batch, i, ids) for i in self.inputs}
             outs = self._run(feeds, batch, ids, n)
@@ -231,8 +254,6 @@ class Predictor:
             if self.on_error == "raise":
                 raise
             out = self._skip(batch, ids, n, e)
-        if self._stats is not None:
-            self._stats.add.remote(self._worker, n, time.perf_counter() - t0)
         return out
 
     def _run(self, feeds: dict, batch: Mapping[str, np.ndarray], ids: Sequence[str], n: int) -> list:
@@ -252,12 +273,14 @@ class Predictor:
                                         f"of every output to be the batch")
         return outs
 
-    def _skip(self, batch, ids, n, error) -> dict:
-        """Each row of a failed batch alone: those that run get outputs, the others an error."""
+    def _skip(self, batch, ids, n, error, decode: bool = False) -> dict:
+        """Each row of a failed batch alone (decoded first if ``decode``): those
+        that run get outputs, the others an error."""
         rows = []
         for k in range(n):
             one = {c: batch[c][k:k + 1] for c in batch}
             try:
+                one = self.decode(one) if decode else one
                 feeds = {i.name: self._feed(one, i, ids) for i in self.inputs}
                 rows.append((self._run(feeds, one, ids, 1), ""))
             except InvalidInputError as e:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from ..errors import InvalidInputError, OnnxkitError
-from ._inputs import block_rows, image_options_for, input_kind, parquet_row_groups, read_input
+from ._inputs import block_rows, file_items, image_options_for, input_kind, parquet_row_groups, read_input
 from ._predictor import Predictor, column_map, model_io
 
 
@@ -109,7 +109,8 @@ def plan_workers(workers: int | str | None) -> tuple[int, float, int]:
 def predict(ds: Any, model: str | os.PathLike, *, workers: int | str | None = None, batch_size: int = 256,
             provider: str = "numpy", columns: Mapping[str, Any] | None = None,
             outputs: Sequence[str] | None = None, keep_columns: Sequence[str] | None = None,
-            on_error: str = "raise", threads: int | None = None, stats: str | None = None) -> Any:
+            on_error: str = "raise", threads: int | None = None, stats: str | None = None,
+            decode: Any = None) -> Any:
     """``ds`` with the model's outputs as columns (lazy: a Ray Dataset).  The
     model is checked here (loaded, inputs matched to ``columns``), then run by
     ``workers`` :class:`Predictor` actors, each opening it by path."""
@@ -118,7 +119,8 @@ def predict(ds: Any, model: str | os.PathLike, *, workers: int | str | None = No
     column_map(inputs, columns)
     n, cpus, auto_threads = plan_workers(workers)
     kwargs = {"model": model, "provider": provider, "threads": threads or auto_threads, "columns": columns,
-              "outputs": outputs, "keep_columns": keep_columns, "on_error": on_error, "stats": stats}
+              "outputs": outputs, "keep_columns": keep_columns, "on_error": on_error, "stats": stats,
+              "decode": decode}
     from ray.data import ActorPoolStrategy
     return ds.map_batches(Predictor, fn_constructor_kwargs=kwargs, compute=ActorPoolStrategy(size=n),
                           num_cpus=cpus, batch_size=batch_size, batch_format="numpy")
@@ -188,10 +190,15 @@ def run_batch(model: str | os.PathLike, input: str, output: str, *, batch_size: 
         name = f"onnxkit-batch-stats-{os.getpid()}-{time.time_ns()}"
         stats = _stats_actor_class().options(name=name).remote()
         t0 = time.perf_counter()
-        ds = read_input(input, kind_files=kind_files, image_input=image_input, image_options=image_options,
-                        single_input=inputs[0].name if len(inputs) == 1 else None, workers=n_workers)
+        decode = None
+        if kind_files[0] == "parquet":
+            ds = read_input(input, kind_files=kind_files, workers=n_workers)
+        else:                       # files decoded in the workers
+            ds, decode = file_items(input, *kind_files, workers=n_workers, image_input=image_input,
+                                    image_options=image_options,
+                                    single_input=inputs[0].name if len(inputs) == 1 else None)
         ds = predict(ds, model, workers=workers, batch_size=batch_size, provider=provider, columns=columns,
-                     outputs=outputs, on_error=on_error, stats=name, threads=threads)
+                     outputs=outputs, on_error=on_error, stats=name, threads=threads, decode=decode)
         try:
             ds.write_parquet(output, ray_remote_args={"num_cpus": 0.1})
         except Exception as e:
