@@ -44,8 +44,9 @@ feeds are made; then the clock times ``Session(path)`` /
 that batch.  "create s" is the wall time of that constructor (the median of
 up to 5 creations in that child, fewer once they add up to 3 s), "1st run s"
 that of the first run after it (work a runtime defers shows up there); "peak MB" is
-the child's peak resident set size (``getrusage(RUSAGE_SELF).ru_maxrss``)
-over its whole life, so it includes the interpreter, numpy and the runtime's
+the child's peak resident set size (``VmHWM`` of /proc/self/status; not
+``ru_maxrss``, which a child started by fork and exec inherits from this
+parent process) over its whole life, so it includes the interpreter, numpy and the runtime's
 own import (the RSS at the clock start is printed too).  The model file is in
 the page cache (the latency child read it just before), so these are
 warm-cache numbers.
@@ -294,6 +295,15 @@ def child_latency(model: str, batches: list[int], budget: float, reference: bool
 # ------------------------------------------------------------------ creation child
 
 
+def _peak_rss_mb() -> float:
+    """This process image's RSS high-water mark (ru_maxrss keeps the parent's across exec)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024     # no /proc: KiB on Linux
+
+
 def _rss_mb() -> float:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
@@ -319,7 +329,7 @@ def child_create(runtime: str, model: str, batch: int) -> None:
     t1 = time.perf_counter()
     sess.run(None, feeds)
     t2 = time.perf_counter()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024      # KiB on Linux
+    peak = _peak_rss_mb()
     times = [t1 - t0]
     while len(times) < CREATE_REPEATS and sum(times) < 3.0:     # creation again, for the median
         del sess
