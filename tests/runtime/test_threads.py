@@ -375,3 +375,26 @@ def test_gemm_and_bmm_pieces(monkeypatch):
         with _parallel.using(3, split_gemm=True):
             got = _parallel.bmm(a, b)
         np.testing.assert_allclose(got, np.matmul(a, b), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.skipif(not LINUX, reason="reads per-thread CPU times from /proc")
+def test_torch_provider_threads_1_measured():
+    """The torch provider sets torch's (process-wide) CPU thread count for a run, then puts it back."""
+    torch = pytest.importorskip("torch")
+    n = 768
+    x = np.random.default_rng(1).standard_normal((n, n), dtype=np.float32)
+    before_count = torch.get_num_threads()
+    sess = onnxkit.Session(_matmul_model(n), providers=["torch"], threads=1)
+    sess.run(None, {"x": x})
+    assert torch.get_num_threads() == before_count
+    time.sleep(0.2)
+    me = str(threading.get_native_id())
+    before = _task_cpu()
+    t0 = time.process_time()
+    while time.process_time() - t0 < 0.6:
+        sess.run(None, {"x": x})
+    after = _task_cpu()
+    mine = after.get(me, 0) - before.get(me, 0)
+    others = sum(v - before.get(t, 0) for t, v in after.items() if t != me)
+    assert mine >= 30, (mine, others)
+    assert others <= max(2, mine // 10), (mine, others)

@@ -100,8 +100,8 @@ class Session:
     :mod:`onnxkit.runtime._threads`).  ``self.threads`` is the count given or
     found.  With ``ONNXKIT_GEMM=split`` in the environment the GEMMs too are
     split over onnxkit's own pool, BLAS on one thread (much steadier beside
-    other busy processes; see the README).  The torch provider keeps torch's
-    own thread settings.
+    other busy processes; see the README).  The torch provider sets torch's
+    CPU thread count (process-wide) to ``threads`` for the duration of a run.
     """
 
     def __init__(self, model_or_path: Any, *, seed: int | None = None,
@@ -122,6 +122,8 @@ class Session:
         if self._provider != "numpy":       # the provider imports the model as given
             optimize = "none"
             self._runner = _providers.create(self._provider, model, options)
+            if hasattr(self._runner, "threads"):     # a provider with thread control of its own (torch)
+                self._runner.threads = self.threads
         # the model as given, for run_intermediate: a Model is optimized as a copy; a model
         # loaded here is optimized in place and loaded again if the graph as written is asked for
         self._given = model_or_path

@@ -52,14 +52,31 @@ class TorchRunner:
         self.device = torch.device(device)
         self.options = {"device": device, "compile": compile}
         self._call = torch.compile(self.module) if compile else self.module
+        self.threads: int | None = None     # Session(threads=) sets it: torch's CPU threads during a run
+
+    def _set_threads(self) -> int | None:
+        """Set torch's CPU thread count to ``self.threads``; the count it had, to put back (None:
+        unchanged).  torch's count is process-wide, like OpenBLAS's: the session's count holds
+        for the duration of a run."""
+        import torch
+        if not self.threads or self.device.type != "cpu" or torch.get_num_threads() == self.threads:
+            return None
+        before = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        return before
 
     def run(self, feeds: dict, names: list) -> list:
         import torch
         from ._dtypes import from_numpy, to_numpy
         m = self.module
         args = [from_numpy(feeds[n], self.device) if n in feeds else None for n in m.onnx_inputs]
-        with torch.no_grad():
-            out = self._call(*args)
+        before = self._set_threads()
+        try:
+            with torch.no_grad():
+                out = self._call(*args)
+        finally:
+            if before is not None:
+                torch.set_num_threads(before)
         if len(m.onnx_outputs) == 1:
             out = (out,)
         by_name = dict(zip(m.onnx_outputs, out))
