@@ -189,7 +189,7 @@ def test_batch_on_a_head_from_ray_start_with_a_worker_killed(tmp_path):
         # it ran on this head (Ray Data logs under the head's session folder), not on a Ray of its own
         assert f"Full logs are in {temp_dir}" in stderr, stderr[-3000:]
         # the summary (after the raylet's lines about the dead worker) counts the restart
-        assert re.search(r"^40,000 rows in .*, 1 worker restart ", stdout, re.M), stdout
+        assert re.search(r"^40,000 rows in .*, 2 workers, 1 worker restart ", stdout, re.M), stdout
         _check_output(out, model, ids, x)
 
         # the Python API, from a second driver on the same head

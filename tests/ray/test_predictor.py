@@ -198,7 +198,9 @@ def test_one_parquet_file_feeds_every_worker(local_ray, tmp_path):
     summary = run_batch(model, folder, str(tmp_path / "out"), workers=2, batch_size=32,
                         columns={"x": ["f0", "f1", "f2", "f3"]}, outputs=["y"], progress=False)
     assert summary.rows == 600
-    assert len(summary.workers) == 2 and all(n > 0 for n, _ in summary.workers.values()), summary.workers
+    # read in blocks (one output file each) that both workers can take: which worker runs them is
+    # Ray's choice (in so small a run the first worker up may run all before the second is)
+    assert len(summary.files) >= 4 * 2, summary.files
     got = read_output(str(tmp_path / "out"))
     order = np.argsort(got["id"])
     assert got["id"][order].tolist() == ids.tolist()

@@ -25,21 +25,28 @@ from ._predictor import Predictor, column_map, model_io
 
 @dataclass
 class Summary:
-    """What a run did: rows written, seconds, per worker (rows, busy seconds), restarts, error rows."""
+    """What a run did: rows written, seconds, per worker process (rows run, busy
+    seconds), restarts (worker processes started past the planned ones), error rows.
+    A worker that died may have run batches whose outputs were lost and run
+    again by another: the rows run per worker then add up to more than ``rows``."""
     rows: int
     seconds: float
     workers: dict[str, tuple[int, float]] = field(default_factory=dict)
     restarts: int = 0
     error_rows: int = 0
     files: list[str] = field(default_factory=list)
+    planned: int = 0
 
     def lines(self) -> list[str]:
+        n_workers = self.planned or len(self.workers)
         out = [f"{self.rows:,} rows in {self.seconds:.2f} s: {self.rows / max(self.seconds, 1e-9):,.1f} rows/s, "
-               f"{len(self.workers)} worker{'s' if len(self.workers) != 1 else ''}, "
+               f"{n_workers} worker{'s' if n_workers != 1 else ''}, "
                f"{self.restarts} worker restart{'s' if self.restarts != 1 else ''} (batches retried), "
                f"{len(self.files)} output file{'s' if len(self.files) != 1 else ''}"]
         for w, (n, s) in sorted(self.workers.items()):
-            out.append(f"  worker {w}: {n:,} rows, {n / max(s, 1e-9):,.1f} rows/s while busy ({s:.2f} s)")
+            out.append(f"  worker {w}: {n:,} rows run, {n / max(s, 1e-9):,.1f} rows/s while busy ({s:.2f} s)")
+        if self.restarts and sum(n for n, _ in self.workers.values()) > self.rows:
+            out.append("  (rows run add up to more than were written: batches of a worker that died ran again)")
         if self.error_rows:
             out.append(f"{self.error_rows:,} rows did not fit the model: see the 'error' column of the output")
         return out
@@ -81,8 +88,8 @@ def start_ray(address: str | None = None, num_cpus: int | None = None, **kwargs:
         return False
     if address:
         ray.init(address=address, log_to_driver=False, **kwargs)
-    else:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1",
+    else:       # "local": a new Ray here, never one RAY_ADDRESS or an earlier `ray start` points to
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1",
                  log_to_driver=False, **kwargs)
     return True
 
@@ -214,10 +221,11 @@ def run_batch(model: str | os.PathLike, input: str, output: str, *, batch_size: 
             ray.kill(stats)
         if started:
             ray.shutdown()
-    return _summarize(output, seconds, per_worker, max(0, starts - n_workers), on_error)
+    return _summarize(output, seconds, per_worker, max(0, starts - n_workers), on_error, n_workers)
 
 
-def _summarize(output: str, seconds: float, per_worker: dict, restarts: int, on_error: str) -> Summary:
+def _summarize(output: str, seconds: float, per_worker: dict, restarts: int, on_error: str,
+               planned: int) -> Summary:
     import pyarrow.parquet as pq
     files = sorted(os.path.join(output, f) for f in os.listdir(output) if f.endswith(".parquet"))
     rows = errors = 0
@@ -226,4 +234,4 @@ def _summarize(output: str, seconds: float, per_worker: dict, restarts: int, on_
         if on_error == "skip":
             col = pq.read_table(f, columns=["error"]).column("error").to_pylist()
             errors += sum(1 for x in col if x)
-    return Summary(rows, seconds, per_worker, restarts, errors, files)
+    return Summary(rows, seconds, per_worker, restarts, errors, files, planned)
