@@ -144,17 +144,23 @@ def test_bad_inputs_fail_with_one_clear_error(local_ray, files, tmp_path):
         onnxkit.ray.run_batch(files["mlp"], str(tmp_path / "np"), str(tmp_path / "o4"), workers=1, progress=False)
 
 
+def _run_skipping(model, folder, out_folder, rows: int, batch_size: int):
+    """run_batch with on_error="skip" over a folder holding one bad file: (the output, its
+    order by path, the errors in that order)."""
+    s = onnxkit.ray.run_batch(model, str(folder), str(out_folder), workers=1, batch_size=batch_size,
+                              on_error="skip", progress=False)
+    assert s.rows == rows and s.error_rows == 1
+    out = read_output(str(out_folder))
+    order = np.argsort(out["path"])
+    return out, order, out["error"][order]
+
+
 def test_rows_that_do_not_fit_are_kept_with_their_error_when_skipping(local_ray, files, tmp_path):
     (tmp_path / "a").mkdir()
     xs = np.random.default_rng(9).standard_normal((4, 4)).astype(np.float32)
     for k in range(4):
         np.save(tmp_path / "a" / f"r{k}.npy", xs[k] if k != 2 else xs[k][:3])   # r2 has 3 features, not 4
-    s = onnxkit.ray.run_batch(files["mlp"], str(tmp_path / "a"), str(tmp_path / "o"), workers=1, batch_size=4,
-                              on_error="skip", progress=False)
-    assert s.rows == 4 and s.error_rows == 1
-    out = read_output(str(tmp_path / "o"))
-    order = np.argsort(out["path"])
-    errors = out["error"][order]
+    out, order, errors = _run_skipping(files["mlp"], tmp_path / "a", tmp_path / "o", rows=4, batch_size=4)
     assert [bool(e) for e in errors] == [False, False, True, False] and "path='r2.npy'" in errors[2]
     good = [0, 1, 3]
     # the rows of a failed batch run one by one: a batch of 1 may round differently in the last bit
@@ -276,12 +282,7 @@ def test_an_unreadable_image_is_an_error_row_when_skipping(local_ray, files, tmp
     for k, p in enumerate(pix):
         Image.fromarray(p).save(tmp_path / "im" / f"im{k}.png")
     (tmp_path / "im" / "im1.png").write_bytes(b"\x89PNG not really")
-    s = onnxkit.ray.run_batch(files["cnn"], str(tmp_path / "im"), str(tmp_path / "o"), workers=1, batch_size=3,
-                              on_error="skip", progress=False)
-    assert s.rows == 3 and s.error_rows == 1
-    out = read_output(str(tmp_path / "o"))
-    order = np.argsort(out["path"])
-    errors = out["error"][order]
+    out, order, errors = _run_skipping(files["cnn"], tmp_path / "im", tmp_path / "o", rows=3, batch_size=3)
     assert [bool(e) for e in errors] == [False, True, False] and "im1.png: not a readable image" in errors[1]
     want = np.stack([(np.asarray(p, np.float32) / 255.0).transpose(2, 0, 1) for p in pix[[0, 2]]])
     np.testing.assert_allclose(out["y"][order][[0, 2]], _expected(files["cnn"], want)[0], rtol=1e-5, atol=1e-6)
