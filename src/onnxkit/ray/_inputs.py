@@ -121,9 +121,9 @@ def input_kind(path: str) -> tuple[str, list[str]]:
     return kind, files
 
 
-def parquet_row_groups(files: list[str]) -> tuple[list[tuple[str, int]], int, int]:
-    """((file, row group) of every row group in order, rows, bytes decoded)
-    from the footers, or the first unreadable file as an InvalidInputError."""
+def parquet_row_groups(files: list[str]) -> tuple[list[tuple[str, int, int]], int, int]:
+    """((file, row group, rows) of every row group in order, rows, bytes
+    decoded) from the footers, or the first unreadable file as an InvalidInputError."""
     import pyarrow.parquet as pq
     groups, rows, nbytes = [], 0, 0
     for f in files:
@@ -131,7 +131,7 @@ def parquet_row_groups(files: list[str]) -> tuple[list[tuple[str, int]], int, in
             with pq.ParquetFile(f) as pf:
                 meta = pf.metadata
                 for k in range(meta.num_row_groups):
-                    groups.append((f, k))
+                    groups.append((f, k, meta.row_group(k).num_rows))
                     rows += meta.row_group(k).num_rows
                     nbytes += meta.row_group(k).total_byte_size
         except Exception as e:
@@ -148,7 +148,9 @@ def block_rows(rows: int, nbytes: int, workers: int) -> int:
     return max(1, min(rows // max(1, 4 * workers), int((128 << 20) / per_row)))
 
 
-def _check_magic(files: list[str], kind: str) -> None:
+def check_files(files: list[str], kind: str) -> None:
+    """The first array or image file that cannot be what it claims, as an InvalidInputError
+    (the magic bytes only: files are decoded where they are used)."""
     for f in files:
         try:
             with open(f, "rb") as fh:
@@ -179,7 +181,7 @@ def read_input(path: str, *, kind_files: tuple[str, list[str]] | None = None,
     kind, files = kind_files or input_kind(path)
     if kind == "parquet":
         groups, rows, nbytes = parquet_row_groups(files)
-        items = ray.data.from_items([{"_file": f, "_group": k} for f, k in groups],
+        items = ray.data.from_items([{"_file": f, "_group": k} for f, k, _ in groups],
                                     override_num_blocks=max(1, len(groups)))
         return items.map_batches(_read_parquet_groups, fn_kwargs={"rows": block_rows(rows, nbytes, workers)},
                                  batch_format="numpy", batch_size=1, num_cpus=0.1)
@@ -197,20 +199,25 @@ def file_items(path: str, kind: str, files: list[str], *, workers: int = 1, rows
     are used: no decoded pixels go through the object store (4 bytes a
     channel, where Ray Data's image reader passes 1), and decoding scales with
     the workers.  Blocks: four per worker or more, of ``rows_per_block`` files at most."""
-    import functools
-
     import ray.data
-    _check_magic(files, kind)
+    check_files(files, kind)
     base = path if os.path.isdir(path) else os.path.dirname(path)
     rel = [os.path.relpath(f, base) for f in files]
     per_block = max(1, min(rows_per_block, -(-len(files) // (4 * max(1, workers)))))
     items = ray.data.from_items([{"path": r, "_file": f} for r, f in zip(rel, files)],
                                 override_num_blocks=max(1, -(-len(files) // per_block)))
+    return items, decoder(kind, single_input=single_input, image_input=image_input, image_options=image_options)
+
+
+def decoder(kind: str, *, single_input: str | None = None, image_input: str | None = None,
+            image_options: ImageOptions | None = None) -> Any:
+    """The function (picklable) turning a batch of file names (``path``, ``_file``) into model inputs."""
+    import functools
     if kind == "images":
         if image_input is None or image_options is None:
             raise InvalidInputError("an image folder feeds a model of one image input")
-        return items, functools.partial(decode_images, name=image_input, opts=image_options)
-    return items, functools.partial(decode_arrays, single_input=single_input)
+        return functools.partial(decode_images, name=image_input, opts=image_options)
+    return functools.partial(decode_arrays, single_input=single_input)
 
 
 def _read_parquet_groups(batch: dict, rows: int):

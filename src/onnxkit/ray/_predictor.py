@@ -19,7 +19,6 @@ import inspect
 import os
 import shutil
 import tempfile
-import time
 import warnings
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
@@ -184,7 +183,6 @@ class Predictor:
     ``on_error``: ``"raise"`` (default) fails on a row that does not fit the
     model, naming it by id; ``"skip"`` keeps such rows with their error in
     the column ``error`` (empty for rows that ran) and zeros as outputs.
-    ``stats``: the name of an actor counting rows per worker (the batch command's summary).
     ``decode``: a function (picklable) applied to each batch first, e.g. to read
     the files it names; with ``on_error="skip"`` a row it cannot decode is kept
     with its error.
@@ -193,7 +191,7 @@ class Predictor:
     def __init__(self, model: str | os.PathLike, *, provider: str = "numpy", threads: int | None = None,
                  columns: Mapping[str, Any] | None = None, outputs: Sequence[str] | None = None,
                  keep_columns: Sequence[str] | None = None, on_error: str = "raise",
-                 stats: str | None = None, decode: Any = None) -> None:
+                 decode: Any = None) -> None:
         if on_error not in ("raise", "skip"):
             raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
         self.model = os.fspath(model)
@@ -211,16 +209,9 @@ class Predictor:
         self.keep_columns = None if keep_columns is None else list(keep_columns)
         self.on_error = on_error
         self.decode = decode
-        self._stats = None
-        if stats:
-            import ray
-            self._stats = ray.get_actor(stats)
-            self._worker = f"{os.uname().nodename}:{os.getpid()}"
-            self._stats.started.remote(self._worker)
 
     # ------------------------------------------------------------------
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        t0 = time.perf_counter()
         n = len(next(iter(batch.values()))) if batch else 0
         raw = batch
         try:
@@ -232,8 +223,6 @@ class Predictor:
             out = self._skip(raw, [c for c in raw if not c.startswith("_")], n, e, decode=True)
         if batch is not None:
             out = self._predict(batch, n)
-        if self._stats is not None:
-            self._stats.add.remote(self._worker, n, time.perf_counter() - t0)
         return out
 
     def _ids(self, batch: Mapping[str, np.ndarray]) -> list[str]:
@@ -286,15 +275,32 @@ class Predictor:
             except InvalidInputError as e:
                 rows.append((None, str(e)))
         good = next((r for r, _ in rows if r is not None), None)
+        blanks = [np.zeros_like(o[0]) for o in good] if good is not None else self._blank_row()
         out = {c: batch[c] for c in ids}
         for j, name in enumerate(self.outputs):
-            if good is None:            # not one row ran: no template for the outputs
+            if blanks is None:          # not one row ran, and no shape to give them: no template
                 out[name] = np.array([None] * n, dtype=object)
                 continue
-            blank = np.zeros_like(good[j][0])
-            out[name] = np.stack([r[j][0] if r is not None else blank for r, _ in rows])
+            out[name] = np.stack([r[j][0] if r is not None else blanks[j] for r, _ in rows])
         out["error"] = np.array([err for _, err in rows], dtype=object)
         return out
+
+    def _blank_row(self) -> list[np.ndarray] | None:
+        """Zeros shaped as one row of each output, for the rows of a batch none
+        of which ran: the outputs of a row of zeros, when every input's shape
+        is known (else None).  Outputs of one type per column keep the files of
+        a run readable together."""
+        if not hasattr(self, "_blanks"):
+            self._blanks = None
+            if all(i.dims is not None and i.dtype is not None and all(isinstance(d, int) for d in i.dims)
+                   for i in self.inputs):
+                try:
+                    outs = self.session.run(self.outputs, {i.name: np.zeros((1, *i.dims), i.dtype)
+                                                           for i in self.inputs})
+                    self._blanks = [np.zeros_like(np.asarray(o)[0]) for o in outs]
+                except Exception:       # a model that cannot run on zeros: no template
+                    pass
+        return self._blanks
 
     def _feed(self, batch: Mapping[str, np.ndarray], inp: ModelInput, ids: Sequence[str]) -> np.ndarray:
         cols = self.columns[inp.name]

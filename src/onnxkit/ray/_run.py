@@ -1,11 +1,10 @@
 """One batch run end to end (what ``onnxkit batch`` does): start or join Ray,
-read INPUT, run the :class:`Predictor` in ``workers`` actors, write OUTPUT as
-Parquet, and sum up.
+cut INPUT into pieces, have ``workers`` actors read, predict and write each
+piece (:mod:`._pieces`), and sum up.
 
-Outputs go through Ray Data's ``write_parquet``: a block is written by the
-task that holds it, under a name fixed for the run, so a retried task
-rewrites its own file and a row is never written twice.  A worker that dies
-is restarted by Ray Data and its batches are run again.  The model is checked
+A piece's output is a Parquet file of a name fixed for the run, so a retried
+piece rewrites its own file and a row is never written twice.  A worker that
+dies is restarted by Ray Data and its pieces are run again.  The model is checked
 on the driver first (loaded: memory-mapped, nothing run; inputs matched to
 columns), so a model that cannot be loaded fails at once, not after a retry
 storm of workers.
@@ -19,16 +18,16 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from ..errors import InvalidInputError, OnnxkitError
-from ._inputs import block_rows, file_items, image_options_for, input_kind, parquet_row_groups, read_input
+from ._inputs import check_files, decoder, image_options_for, input_kind, parquet_row_groups
+from ._pieces import PieceRunner, file_pieces, parquet_pieces, piece_stats, remove_partial
 from ._predictor import Predictor, column_map, model_io
 
 
 @dataclass
 class Summary:
-    """What a run did: rows written, seconds, per worker process (rows run, busy
-    seconds), restarts (worker processes started past the planned ones), error rows.
-    A worker that died may have run batches whose outputs were lost and run
-    again by another: the rows run per worker then add up to more than ``rows``."""
+    """What a run did: rows written, seconds, per worker process (rows written,
+    busy seconds: from the output files), restarts (worker processes started
+    past the planned ones), error rows."""
     rows: int
     seconds: float
     workers: dict[str, tuple[int, float]] = field(default_factory=dict)
@@ -44,38 +43,10 @@ class Summary:
                f"{self.restarts} worker restart{'s' if self.restarts != 1 else ''} (batches retried), "
                f"{len(self.files)} output file{'s' if len(self.files) != 1 else ''}"]
         for w, (n, s) in sorted(self.workers.items()):
-            out.append(f"  worker {w}: {n:,} rows run, {n / max(s, 1e-9):,.1f} rows/s while busy ({s:.2f} s)")
-        if self.restarts and sum(n for n, _ in self.workers.values()) > self.rows:
-            out.append("  (rows run add up to more than were written: batches of a worker that died ran again)")
+            out.append(f"  worker {w}: {n:,} rows, {n / max(s, 1e-9):,.1f} rows/s while busy ({s:.2f} s)")
         if self.error_rows:
             out.append(f"{self.error_rows:,} rows did not fit the model: see the 'error' column of the output")
         return out
-
-
-def _stats_actor_class():
-    import ray
-
-    @ray.remote(num_cpus=0)
-    class Stats:
-        """Counts each worker's rows and busy time, and how many workers started."""
-
-        def __init__(self) -> None:
-            self.starts = 0
-            self.workers: dict[str, list] = {}
-
-        def started(self, worker: str) -> None:
-            self.starts += 1
-            self.workers.setdefault(worker, [0, 0.0])
-
-        def add(self, worker: str, rows: int, seconds: float) -> None:
-            w = self.workers.setdefault(worker, [0, 0.0])
-            w[0] += rows
-            w[1] += seconds
-
-        def get(self) -> tuple[int, dict]:
-            return self.starts, {k: (v[0], v[1]) for k, v in self.workers.items()}
-
-    return Stats
 
 
 def start_ray(address: str | None = None, num_cpus: int | None = None, **kwargs: Any) -> bool:
@@ -116,8 +87,7 @@ def plan_workers(workers: int | str | None) -> tuple[int, float, int]:
 def predict(ds: Any, model: str | os.PathLike, *, workers: int | str | None = None, batch_size: int = 256,
             provider: str = "numpy", columns: Mapping[str, Any] | None = None,
             outputs: Sequence[str] | None = None, keep_columns: Sequence[str] | None = None,
-            on_error: str = "raise", threads: int | None = None, stats: str | None = None,
-            decode: Any = None) -> Any:
+            on_error: str = "raise", threads: int | None = None, decode: Any = None) -> Any:
     """``ds`` with the model's outputs as columns (lazy: a Ray Dataset).  The
     model is checked here (loaded, inputs matched to ``columns``), then run by
     ``workers`` :class:`Predictor` actors, each opening it by path."""
@@ -126,10 +96,14 @@ def predict(ds: Any, model: str | os.PathLike, *, workers: int | str | None = No
     column_map(inputs, columns)
     n, cpus, auto_threads = plan_workers(workers)
     kwargs = {"model": model, "provider": provider, "threads": threads or auto_threads, "columns": columns,
-              "outputs": outputs, "keep_columns": keep_columns, "on_error": on_error, "stats": stats,
+              "outputs": outputs, "keep_columns": keep_columns, "on_error": on_error,
               "decode": decode}
+    return _map(ds, Predictor, kwargs, n, cpus, batch_size)
+
+
+def _map(ds: Any, cls: type, kwargs: dict, n: int, cpus: float, batch_size: int) -> Any:
     from ray.data import ActorPoolStrategy
-    return ds.map_batches(Predictor, fn_constructor_kwargs=kwargs, compute=ActorPoolStrategy(size=n),
+    return ds.map_batches(cls, fn_constructor_kwargs=kwargs, compute=ActorPoolStrategy(size=n),
                           num_cpus=cpus, batch_size=batch_size, batch_format="numpy")
 
 
@@ -168,69 +142,70 @@ def run_batch(model: str | os.PathLike, input: str, output: str, *, batch_size: 
     model, input = os.path.abspath(os.fspath(model)), os.path.abspath(input)   # workers run elsewhere
     inputs, _ = model_io(model)
     cmap = column_map(inputs, columns)
-    kind_files = input_kind(input)
-    # footers read now: an unreadable file fails before Ray starts
-    _, n_rows, n_bytes = parquet_row_groups(kind_files[1]) if kind_files[0] == "parquet" else ([], 0, 0)
+    kind, files = input_kind(input)
     if os.path.isdir(output) and os.listdir(output):
         raise InvalidInputError(f"{output}: the output folder is not empty; give a new or empty one")
-    image_input = image_options = None
-    if kind_files[0] == "images":
-        if len(inputs) != 1:
-            raise InvalidInputError(f"{model}: an image folder feeds a model of one input; this one has "
-                                    f"{[i.name for i in inputs]}")
-        image_input = cmap[inputs[0].name][0]
-        image_options = image_options_for(inputs[0].dims, size=size, mean=mean, std=std, layout=layout,
-                                          dtype=inputs[0].dtype)
+    decode = None
+    if kind == "parquet":
+        groups, n_rows, _ = parquet_row_groups(files)      # footers read now: a bad file fails before Ray starts
+    else:
+        check_files(files, kind)
+        image_input = image_options = None
+        if kind == "images":
+            if len(inputs) != 1:
+                raise InvalidInputError(f"{model}: an image folder feeds a model of one input; this one has "
+                                        f"{[i.name for i in inputs]}")
+            image_input = cmap[inputs[0].name][0]
+            image_options = image_options_for(inputs[0].dims, size=size, mean=mean, std=std, layout=layout,
+                                              dtype=inputs[0].dtype)
+        decode = decoder(kind, single_input=inputs[0].name if len(inputs) == 1 else None,
+                         image_input=image_input, image_options=image_options)
+    os.makedirs(output, exist_ok=True)
     started = start_ray(address, num_cpus=num_cpus)
     import ray
-    from ray.data import DataContext
-    context = DataContext.get_current()
-    saved = context.enable_progress_bars, context.target_max_block_size, context.target_min_block_size
-    stats = None
+    import ray.data
+    context = ray.data.DataContext.get_current()
+    saved = context.enable_progress_bars
     try:
         context.enable_progress_bars = progress
-        n_workers = plan_workers(workers)[0]
-        if n_rows:                  # blocks as read, neither merged nor split (see read_input)
-            size = max(1024, int(block_rows(n_rows, n_bytes, n_workers) * n_bytes / n_rows))
-            context.target_max_block_size = size
-            context.target_min_block_size = min(size // 2, context.target_min_block_size or size)
-        name = f"onnxkit-batch-stats-{os.getpid()}-{time.time_ns()}"
-        stats = _stats_actor_class().options(name=name).remote()
+        n_workers, cpus, auto_threads = plan_workers(workers)
+        base = input if os.path.isdir(input) else os.path.dirname(input)
+        pieces = parquet_pieces(groups, n_rows, n_workers) if kind == "parquet" else \
+            file_pieces(base, files, n_workers, batch_size)
         t0 = time.perf_counter()
-        decode = None
-        if kind_files[0] == "parquet":
-            ds = read_input(input, kind_files=kind_files, workers=n_workers)
-        else:                       # files decoded in the workers
-            ds, decode = file_items(input, *kind_files, workers=n_workers, image_input=image_input,
-                                    image_options=image_options,
-                                    single_input=inputs[0].name if len(inputs) == 1 else None)
-        ds = predict(ds, model, workers=workers, batch_size=batch_size, provider=provider, columns=columns,
-                     outputs=outputs, on_error=on_error, stats=name, threads=threads, decode=decode)
+        kwargs = {"output": os.path.abspath(output), "kind": kind, "base": base, "batch_size": batch_size,
+                  "decode": decode, "model": model, "provider": provider, "threads": threads or auto_threads,
+                  "columns": columns, "outputs": outputs, "on_error": on_error}
+        ds = _map(ray.data.from_items(pieces, override_num_blocks=len(pieces)), PieceRunner, kwargs,
+                  n_workers, cpus, 1)
         try:
-            ds.write_parquet(output, ray_remote_args={"num_cpus": 0.1})
+            for _ in ds.iter_internal_ref_bundles():        # run it: the outputs are the pieces' files
+                pass
         except Exception as e:
             inner = _worker_error(e)
             if inner is not None:               # the worker's onnxkit error, as one line
                 raise inner.with_traceback(None) from None
             raise
         seconds = time.perf_counter() - t0
-        starts, per_worker = ray.get(stats.get.remote())
     finally:
-        context.enable_progress_bars, context.target_max_block_size, context.target_min_block_size = saved
-        if stats is not None:
-            ray.kill(stats)
+        context.enable_progress_bars = saved
+        starts = remove_partial(output)
         if started:
             ray.shutdown()
-    return _summarize(output, seconds, per_worker, max(0, starts - n_workers), on_error, n_workers)
+    return _summarize(output, seconds, max(0, starts - n_workers), on_error, n_workers)
 
 
-def _summarize(output: str, seconds: float, per_worker: dict, restarts: int, on_error: str,
-               planned: int) -> Summary:
+def _summarize(output: str, seconds: float, restarts: int, on_error: str, planned: int) -> Summary:
     import pyarrow.parquet as pq
     files = sorted(os.path.join(output, f) for f in os.listdir(output) if f.endswith(".parquet"))
     rows = errors = 0
+    per_worker: dict[str, tuple[int, float]] = {}
     for f in files:
-        rows += pq.ParquetFile(f).metadata.num_rows
+        meta = pq.ParquetFile(f).metadata
+        rows += meta.num_rows
+        worker, busy = piece_stats(meta)
+        n, t = per_worker.get(worker, (0, 0.0))
+        per_worker[worker] = (n + meta.num_rows, t + busy)
         if on_error == "skip":
             col = pq.read_table(f, columns=["error"]).column("error").to_pylist()
             errors += sum(1 for x in col if x)
