@@ -12,7 +12,9 @@ Predictor opens the model by path in its worker (memory-mapped: workers of one
 machine share the weights' pages; only the path goes through the object
 store), feeds the model's inputs from the columns of their names (or those
 given in ``columns``) and returns the outputs as columns beside the others.
-``run_batch`` is the ``onnxkit batch`` command: read, predict, write Parquet, sum up.
+``run_batch`` is the ``onnxkit batch`` command: its workers each read a piece
+of the input, predict and write that piece's Parquet file (rows never pass
+through the object store), then a summary.
 
 This package is named like the library it uses; inside it ``import ray``
 is the library (imports are absolute).  ``import onnxkit`` does not import it.
