@@ -103,3 +103,24 @@ class _Reader(oq.CalibrationDataReader):
 
     def get_next(self):
         return next(self.it, None)
+
+
+def test_sensitivity_equals_one_model_per_node(layer_norm_model):
+    """Each node's sensitivity (measured on the changed part of the model only,
+    fed the float run's values) is what running the whole model quantized at
+    that node alone gives: quantize with every other node excluded, run it
+    with onnxkit's Session on the held samples."""
+    calib = _samples(16, 0)
+    _, rep = onnxkit.quantize(layer_norm_model, mode="static", calibration=iter(calib), report=True)
+    sens = {r.name: r.sensitivity for r in rep.nodes if r.sensitivity is not None}
+    assert len(sens) >= 5 and rep.samples == 16
+    f = onnxkit.Session(layer_norm_model)
+    want = [f.run(None, x)[0] for x in calib]
+    for name, s in sens.items():
+        alone = onnxkit.quantize(layer_norm_model, mode="static", calibration=calib,
+                                 exclude=[n for n in sens if n != name])
+        sess = onnxkit.Session(alone)
+        got = [sess.run(None, x)[0] for x in calib]
+        # a sample whose output is not finite (a variance quantized to 0, divided by) counts -1
+        whole = float(np.mean([cosine(w, y) if np.isfinite(y).all() else -1.0 for w, y in zip(want, got)]))
+        assert abs(whole - s) < 1e-6, (name, whole, s)
