@@ -1,7 +1,7 @@
 """Quantization: onnxkit.quantize side by side with onnxruntime.quantization.
 
-    python benchmarks/quantize.py [--small] [--only dynamic,static,weight-only]
-        [--samples 64] [--rounds 10] [--out DIR]
+    python benchmarks/quantize.py [--small] [--only dynamic,static,weight-only,memory,sensitivity]
+        [--samples 64] [--rounds 10] [--target 0.995] [--out DIR]
 
 Same models, same data, same machine:
 
@@ -16,7 +16,10 @@ Same models, same data, same machine:
 * weight-only: a LLaMA-style decoder with its LM head (transformers
   ``LlamaForCausalLM``, random weights), int4 blocks of 32, against
   onnxruntime's ``MatMulNBitsQuantizer`` (int4, block 32, asymmetric; its QOperator
-  form, MatMulNBits: its QDQ form raises the opset without converting the nodes).
+  form, MatMulNBits: its QDQ form raises the opset without converting the nodes);
+  and onnxkit again with ``accuracy_target=--target`` (the 4-bit weights that
+  cost the most raised to 8 bits, measured on 8 calibration inputs); the
+  weights raised are printed.
 
 What is measured
 ----------------
@@ -28,6 +31,9 @@ What is measured
 * "cosine": the cosine similarity of the output to float's (last hidden
   state, logits of the last position for the decoder), averaged over inputs
   not used for calibration (dynamic: ``--samples`` inputs).
+* sensitivity (``--only sensitivity``, not run by default): the time of the
+  per-node sensitivities of static quantization on the small ResNet-50,
+  onnxkit's way against a Session per node, printed (not in the table).
 * "calib peak MB": the peak resident set size of a fresh child process that
   imports the libraries, then loads the model, calibrates and quantizes (file
   to file); the RSS after the imports is subtracted, so the figure is what
@@ -307,7 +313,7 @@ def _status_mb(key: str) -> float:
         return next(int(line.split()[1]) for line in f if line.startswith(key + ":")) / 1024
 
 
-def run_weight_only(folder: str, small: bool, samples: int, rounds: int) -> list[dict]:
+def run_weight_only(folder: str, small: bool, samples: int, rounds: int, target: float = 0.99) -> list[dict]:
     import onnx
 
     import onnxkit
@@ -326,10 +332,79 @@ def run_weight_only(folder: str, small: bool, samples: int, rounds: int) -> list
         q.process()
         q.model.save_model_to_file(theirs, use_external_data_format=False)
     t_theirs = timed(ort_quantize)
-    res = compare({"float": path, "onnxkit": mine, "onnxruntime": theirs}, text_feeds(min(samples, 16), vocab, seq, 1),
-                  rounds, last=True)
+    # with accuracy_target: the weights that cost the most raised to 8 bits, measured on 8 calibration inputs
+    targeted = os.path.join(folder, "llama-int4-target-onnxkit.onnx")
+    rep = None
+
+    def targeted_quantize():
+        nonlocal rep
+        q, rep = onnxkit.quantize(path, mode="weight-only", bits=4, block_size=32, accuracy_target=target,
+                                  calibration=text_feeds(8, vocab, seq, 0), report=True)
+        onnxkit.save(q, targeted)
+    t_target = timed(targeted_quantize)
+    test = text_feeds(min(samples, 16), vocab, seq, 1)
+    res = compare({"float": path, "onnxkit": mine, "onnxruntime": theirs, "target": targeted}, test, rounds,
+                  last=True)
     res["onnxkit"]["quantize_s"], res["onnxruntime"]["quantize_s"] = t_mine, t_theirs
-    return [dict(model="LLaMA" + ("-small" if small else "-base"), mode="weight-only int4 b32", **res)]
+    res["target"]["quantize_s"] = t_target
+    name = "LLaMA" + ("-small" if small else "-base")
+    fsize = res["float"]["size_mb"]
+    for k in ("onnxkit", "onnxruntime", "target"):
+        res[k]["size_ratio"] = res[k]["size_mb"] / fsize
+    level0 = session(targeted, {"session.qdq_matmulnbits_accuracy_level": "0"})
+    fl = session(path)
+    res["target"]["cosine_level0"] = float(np.mean([cosine(fl.run(None, x)[0][:, -1], level0.run(None, x)[0][:, -1])
+                                                    for x in test]))
+    print(f"accuracy_target={target}: raised to 8 bits ({len(rep.raised)}): {', '.join(rep.raised) or 'none'}; "
+          f"cosine of all logits on the 8 calibration inputs {rep.metric:.6f}; next-token cosine in onnxruntime "
+          f"{res['target']['cosine']:.6f} (float activations: {res['target']['cosine_level0']:.6f}); "
+          f"file {res['target']['size_ratio']:.3f}x float (plain int4 {res['onnxkit']['size_ratio']:.3f}x, "
+          f"onnxruntime {res['onnxruntime']['size_ratio']:.3f}x)", flush=True)
+    return [dict(model=name, mode="weight-only int4 b32", **{k: res[k] for k in ("float", "onnxkit", "onnxruntime")}),
+            dict(model=name, mode=f"weight-only int4 b32, accuracy_target={target}", float=res["float"],
+                 onnxkit=res["target"], raised=list(rep.raised))]
+
+
+def run_sensitivity(folder: str, samples: int = 16) -> str:
+    """The per-node sensitivities of static quantization (what ``accuracy_target``
+    and ``--report`` measure) on the small ResNet-50 (64 px, 122 nodes), over
+    ``samples`` held images: onnxkit's way (the float model run once per sample,
+    each node's changed part on its values) against the plain way (the whole
+    model quantized at that node, a Session each), with the largest difference."""
+    import onnxkit
+    from onnxkit.quantize import _sensitivity
+
+    path, size = cnn("resnet50", folder, True)
+    calib = image_feeds(samples, size, 0)
+    captured = {}
+    real = _sensitivity.meet_target
+
+    def capture(float_model, held, chosen, target, build, **kw):
+        captured.update(model=float_model, held=held, chosen=chosen, build=build)
+        t = time.perf_counter()
+        out = real(float_model, held, chosen, target, build, **kw)
+        captured["seconds"] = time.perf_counter() - t
+        return out
+    _sensitivity.meet_target = capture
+    try:
+        _, rep = onnxkit.quantize(path, mode="static", calibration=iter(calib), report=True)
+    finally:
+        _sensitivity.meet_target = real
+    sens = {r.name: r.sensitivity for r in rep.nodes if r.sensitivity is not None}
+    m, held, build = captured["model"], captured["held"], captured["build"]
+    t = time.perf_counter()
+    names = _sensitivity._float_outputs(m)
+    ref_sess = onnxkit.Session(m)
+    ref = [ref_sess.run(names, x) for x in held]
+    plain = {}
+    for n in captured["chosen"]:
+        sess = onnxkit.Session(build([n]))
+        plain[n] = float(np.mean([_sensitivity.cosine(sess.run(names, x), r) for x, r in zip(held, ref)]))
+    t_plain = time.perf_counter() - t
+    diff = max(abs(plain[n] - sens[n]) for n in plain)
+    return (f"sensitivity of {len(plain)} nodes of resnet50-small over {len(held)} samples: "
+            f"{captured['seconds']:.1f} s (changed parts; with the final model's measure) vs {t_plain:.1f} s "
+            f"(a Session per node); largest difference {diff:.1e}")
 
 
 # ----------------------------------------------------------------- output
@@ -341,7 +416,9 @@ def table(rows: list[dict]) -> str:
         return "" if v is None else (v if isinstance(v, str) else format(v, fmt))
     for r in rows:
         for who in ("float", "onnxkit", "onnxruntime"):
-            d = r.get(who) or {}
+            d = r.get(who)
+            if d is None:       # a row of onnxkit alone (weight-only with accuracy_target)
+                continue
             if "error" in d:
                 lines.append(f"| {r['model']} | {r['mode']} | {who} | fails: {d['error']} |||||")
                 continue
@@ -358,6 +435,8 @@ def main() -> None:
     ap.add_argument("--samples", type=int, help="calibration samples / dynamic inputs (default 64, small 8)")
     ap.add_argument("--memory-samples", type=int, help="percentile calibration samples (default 256, small 16)")
     ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--target", type=float, default=0.995,
+                    help="weight-only: the accuracy_target of the second onnxkit row (int4, weights raised to int8)")
     ap.add_argument("--out", default=os.path.join(HERE, "_out"))
     ap.add_argument("--child", nargs=7, help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -378,8 +457,10 @@ def main() -> None:
         rows += run_static(folder, a.small, samples, a.rounds)
         print(table(rows[-2:]), flush=True)
     if "weight-only" in only:
-        rows += run_weight_only(folder, a.small, samples, a.rounds)
-        print(table(rows[-1:]), flush=True)
+        rows += run_weight_only(folder, a.small, samples, a.rounds, a.target)
+        print(table(rows[-2:]), flush=True)
+    if "sensitivity" in only:
+        print(run_sensitivity(folder), flush=True)
     if "memory" in only:
         rows += run_memory(folder, a.small, a.memory_samples or (16 if a.small else 256))
         print(table(rows[-2:]), flush=True)

@@ -124,3 +124,64 @@ def test_int4_packing_matches_onnx(llm):
 def test_block_size_checked(llm):
     with pytest.raises(QuantizeError, match="block_size"):
         onnxkit.quantize(llm[0], mode="weight-only", bits=4, block_size=24)
+
+
+LEVEL0 = {"session.qdq_matmulnbits_accuracy_level": "0"}     # onnxruntime computing in float, as onnxkit
+
+
+def _all_logits_cosine(path: str, feeds, want, config=None) -> float:
+    s = ort_session(path, config)
+    return float(np.mean([cosine(w, s.run(None, x)[0]) for w, x in zip(want, feeds)]))
+
+
+def _stored_bits(q) -> dict[str, int]:
+    """{MatMul/Gather name: bits of the weight it reads through DequantizeLinear}."""
+    out = {}
+    for n in q.graph:
+        for v in n.inputs:
+            p = v.producer() if v is not None else None
+            if p is not None and p.op_type == "DequantizeLinear" and n.op_type in ("MatMul", "Gather"):
+                dt = p.inputs[0].const_value.dtype
+                out[n.name] = 4 if dt in (onnxkit.DataType.UINT4, onnxkit.DataType.INT4) else 8
+    return out
+
+
+def test_accuracy_target_raises_weights_to_8_bits(llm):
+    """Plain int4 misses the target (the cosine of all logits to float's); with
+    accuracy_target the weights that cost the most are stored at 8 bits until it
+    is met, in onnxruntime too, and the file stays under 0.3x of float's."""
+    path, folder, feeds, _ = llm
+    target = 0.995
+    f = ort_session(path)
+    want = [f.run(None, x)[0] for x in feeds]
+    plain = save(onnxkit.quantize(path, mode="weight-only", bits=4), folder, "llm-plain.onnx")
+    assert _all_logits_cosine(plain, feeds, want, LEVEL0) < target
+    q, rep = onnxkit.quantize(path, mode="weight-only", bits=4, calibration=iter(feeds), accuracy_target=target,
+                              report=True)
+    out = save(q, folder, "llm-target.onnx")
+    check_with_onnx(out)
+    assert rep.samples == 8 and rep.metric >= target
+    assert _all_logits_cosine(out, feeds, want, LEVEL0) >= target
+    assert _all_logits_cosine(out, feeds, want) >= target - 5e-4      # onnxruntime's default: int8 activations
+    rng = np.random.default_rng(7)
+    unseen = [{"input_ids": rng.integers(0, VOCAB, (2, 8)), "attention_mask": np.ones((2, 8), np.int64)}
+              for _ in range(4)]
+    assert _all_logits_cosine(out, unseen, [f.run(None, x)[0] for x in unseen], LEVEL0) >= target - 2e-3
+    assert os.path.getsize(out) / os.path.getsize(path) <= 0.3
+    # the raised weights are the most sensitive 4-bit ones, stored at 8 bits; the rest stay at 4
+    stored = _stored_bits(q)
+    sens = {r.name: r.sensitivity for r in rep.nodes if r.sensitivity is not None}
+    assert rep.raised and set(rep.raised) == set(sorted(sens, key=sens.get)[:len(rep.raised)])
+    assert all(stored[n] == 8 for n in rep.raised)
+    assert sum(b == 4 for b in stored.values()) == 14 - len(rep.raised)
+    assert all("at 8 bits" in why for why in rep.raised.values())
+    assert "8 bits: sensitivity" in rep.table()
+    # without calibration: measured on feeds made up from the inputs (random ids, masks of ones)
+    q2, rep2 = onnxkit.quantize(path, mode="weight-only", bits=4, accuracy_target=target, report=True)
+    assert rep2.samples == 4 and rep2.metric >= target and rep2.raised
+    assert _all_logits_cosine(save(q2, folder, "llm-target-gen.onnx"), feeds, want, LEVEL0) >= target - 2e-3
+
+
+def test_accuracy_target_refused_for_dynamic(llm):
+    with pytest.raises(QuantizeError, match="accuracy_target"):
+        onnxkit.quantize(llm[0], mode="dynamic", accuracy_target=0.99)

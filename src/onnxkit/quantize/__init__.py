@@ -11,7 +11,8 @@ Three modes, each producing standard ONNX that onnxruntime and onnxkit run:
   around the ops onnxruntime has int8 kernels for, with activation ranges from
   calibration data streamed through onnxkit's runtime into fixed-size
   histograms (:mod:`._calibrate`); with ``accuracy_target`` the nodes that
-  cost the most accuracy are left in float (:mod:`._sensitivity`).
+  cost the most accuracy are left in float (:mod:`._sensitivity`); for
+  weight-only, the most damaging 4-bit weights are raised to 8 bits.
 
 The model given is not changed: the result is a copy (sharing the float
 weights it keeps).
@@ -24,7 +25,9 @@ import inspect
 import sys
 import types
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
+
+import numpy as np
 
 from ..errors import QuantizeError
 from ..ir import Model, clone_model
@@ -33,6 +36,8 @@ __all__ = ["quantize", "QuantizeReport", "MODES"]
 
 MODES = ("dynamic", "static", "weight-only")
 METHODS = ("minmax", "percentile", "entropy")
+#: calibration samples weight-only's accuracy_target measures on (each a run of an LLM)
+HOLD_WEIGHT_ONLY = 8
 
 
 @dataclass
@@ -47,6 +52,7 @@ class NodeReport:
     scale: float | None = None
     clipped: float | None = None
     excluded: str = ""
+    bits: int | None = None         # weight-only: the bits its weight is stored at
 
 
 @dataclass
@@ -56,6 +62,7 @@ class QuantizeReport:
     mode: str
     quantized: list[str] = field(default_factory=list)
     excluded: dict[str, str] = field(default_factory=dict)     # node name -> why
+    raised: dict[str, str] = field(default_factory=dict)       # weight-only: node raised to 8 bits -> why
     nodes: list[NodeReport] = field(default_factory=list)
     metric: float | None = None                                 # the final model's, on the held samples
     samples: int = 0
@@ -67,13 +74,19 @@ class QuantizeReport:
             rows.append((n.name, n.op_type, "" if n.sensitivity is None else f"{n.sensitivity:.6f}",
                          "" if n.scale is None else f"{n.scale:.4g}",
                          "" if n.clipped is None else f"{100 * n.clipped:.3f}%",
-                         f"float: {n.excluded}" if n.excluded else "int8"))
+                         _status(n)))
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
         lines.insert(1, "  ".join("-" * w for w in widths))
         if self.metric is not None:
             lines.append(f"output cosine to float: {self.metric:.6f} on {self.samples} samples")
         return "\n".join(lines)
+
+
+def _status(n: NodeReport) -> str:
+    if n.bits is not None:      # weight-only
+        return f"{n.bits} bits" + (f": {n.excluded}" if n.excluded else "")
+    return f"float: {n.excluded}" if n.excluded else "int8"
 
 
 def quantize(model: Any, *, mode: str = "dynamic", calibration: Iterable[dict] | None = None,
@@ -95,7 +108,11 @@ def quantize(model: Any, *, mode: str = "dynamic", calibration: Iterable[dict] |
     calibration ``"minmax"``, ``"percentile"`` (``percentile`` of |x|) or
     ``"entropy"``.  ``accuracy_target``: the least cosine similarity of the
     outputs to float's on the calibration samples held (the first 16); the
-    most sensitive nodes are left in float until it is met (static).  With
+    most sensitive nodes are left in float until it is met (static).  For
+    weight-only at 4 bits the most sensitive weights are raised to 8 bits
+    instead, measured on the first 8 calibration samples or, without
+    calibration, on 4 feeds made up from the model's inputs (random token ids,
+    masks of ones; see :func:`._sensitivity.generated_samples`).  With
     ``report=True`` returns ``(model, QuantizeReport)``.
     """
     if not isinstance(model, Model):
@@ -116,8 +133,8 @@ def quantize(model: Any, *, mode: str = "dynamic", calibration: Iterable[dict] |
     if model.opset is None or model.opset < 10:
         raise QuantizeError(f"the model's ai.onnx opset is {model.opset}; quantization needs 10 or newer "
                             f"(convert it with onnxkit.convert_version first)")
-    if accuracy_target is not None and mode != "static":
-        raise QuantizeError("accuracy_target needs mode='static' (and calibration data)")
+    if accuracy_target is not None and mode == "dynamic":
+        raise QuantizeError("accuracy_target needs mode='static' (with calibration data) or 'weight-only'")
     excl = frozenset([exclude] if isinstance(exclude, str) else exclude)
     unknown = sorted(excl - {n.name for n in model.graph})
     if unknown:
@@ -134,9 +151,9 @@ def quantize(model: Any, *, mode: str = "dynamic", calibration: Iterable[dict] |
         bs = 32 if block_size is None else int(block_size)
         if bs < 16 or bs & (bs - 1):
             raise QuantizeError(f"block_size={block_size}: use a power of two, 16 or more")
-        from ._weight_only import quantize_weight_only
-        rep.quantized = quantize_weight_only(model, bits=bits, block_size=bs, signed=weight_type == "int8",
-                                             exclude=excl)
+        model = _weight_only_mode(model, rep, bits=bits, block_size=bs, signed=weight_type == "int8",
+                                  exclude=excl, calibration=calibration, accuracy_target=accuracy_target,
+                                  detail=report)
     else:
         if calibration is None:
             raise QuantizeError("mode='static' needs calibration data: an iterable of feed dicts")
@@ -149,6 +166,52 @@ def quantize(model: Any, *, mode: str = "dynamic", calibration: Iterable[dict] |
     model.ir_version = min(model.ir_version, 13)       # what onnxruntime loads
     model.producer_name = model.producer_name or "onnxkit"
     return (model, rep) if report else model
+
+
+def _weight_only_mode(model: Model, rep: QuantizeReport, *, bits: int, block_size: int, signed: bool,
+                      exclude: frozenset[str], calibration: Iterable[dict] | None,
+                      accuracy_target: float | None, detail: bool) -> Model:
+    """mode="weight-only"; with ``accuracy_target`` each 4-bit weight's effect
+    is measured on the first :data:`HOLD_WEIGHT_ONLY` calibration samples, or
+    without calibration on a few feeds made up from the model's inputs
+    (:func:`._sensitivity.generated_samples`), and the most damaging are
+    raised to 8 bits until the target is met (8, not float: the file stays a
+    fraction of float's)."""
+    from .._io import read_unaligned_weights
+    from ._graph import set_opset
+    from ._weight_only import node_bits, quantize_weight_only, raise_to_target
+
+    set_opset(model, 21)        # first: the float reference and every trial share the graph
+    plan = node_bits(model, bits, exclude)
+    ops = {n.name: n.op_type for n in model.graph}
+    if accuracy_target is None:
+        rep.quantized = quantize_weight_only(model, bits=plan, block_size=block_size, signed=signed)
+        if detail:
+            rep.nodes = [NodeReport(n, ops.get(n, ""), bits=b) for n, b in plan.items()]
+        return model
+    if calibration is not None:
+        samples = []
+        for i, feeds in enumerate(calibration):
+            if not isinstance(feeds, Mapping):
+                raise QuantizeError(f"calibration sample {i}: expected a dict of input name -> array, "
+                                    f"got {type(feeds).__name__}")
+            samples.append({k: np.array(v) for k, v in feeds.items()})
+            if len(samples) == HOLD_WEIGHT_ONLY:
+                break
+        if not samples:
+            raise QuantizeError("the calibration data is empty: give at least one sample")
+    else:
+        from ._sensitivity import generated_samples
+        samples = generated_samples(model)
+    read_unaligned_weights(model)       # every trial copy shares them, aligned once
+    out, final, why, sens, metric = raise_to_target(model, plan, samples, accuracy_target,
+                                                    block_size=block_size, signed=signed)
+    rep.quantized = list(plan)
+    rep.raised = why
+    rep.metric, rep.samples = metric, len(samples)
+    rep.nodes = [NodeReport(n, ops.get(n, ""), sens.get(n), excluded=why.get(n, ""), bits=final[n])
+                 for n in plan]
+    return out
 
 
 class _CallableModule(types.ModuleType):
