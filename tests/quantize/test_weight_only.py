@@ -185,3 +185,17 @@ def test_accuracy_target_raises_weights_to_8_bits(llm):
 def test_accuracy_target_refused_for_dynamic(llm):
     with pytest.raises(QuantizeError, match="accuracy_target"):
         onnxkit.quantize(llm[0], mode="dynamic", accuracy_target=0.99)
+
+
+def test_cli_weight_only_accuracy_target(llm, capsys):
+    """`onnxkit quantize --mode weight-only --bits 4 --accuracy-target` (no calibration data:
+    feeds made up from the inputs) names the weights it raised and meets the target."""
+    from onnxkit.cli import main
+    path, folder, feeds, _ = llm
+    out = os.path.join(folder, "llm-cli-target.onnx")
+    assert main(["quantize", path, out, "--mode", "weight-only", "--bits", "4", "--accuracy-target", "0.995"]) == 0
+    text = capsys.readouterr().out
+    assert "raised to 8 bits: " in text and "output cosine to float: " in text
+    f = ort_session(path)
+    assert _all_logits_cosine(out, feeds, [f.run(None, x)[0] for x in feeds], LEVEL0) >= 0.995 - 2e-3
+    assert main(["quantize", path, out, "--mode", "dynamic", "--accuracy-target", "0.99"]) == 2

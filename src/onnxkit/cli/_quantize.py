@@ -3,8 +3,10 @@
 (--mode static, needs --calibration: a folder of .npz files, one sample each,
 or a Parquet file, one sample a row), or int4/int8 block-quantized weights
 for decoder LLMs (--mode weight-only).  --accuracy-target leaves the nodes that
-cost the most accuracy in float until the outputs' cosine to float reaches the
-target on the calibration samples; --report prints a per-node table."""
+cost the most accuracy in float (weight-only: raises the most damaging 4-bit
+weights to 8 bits) until the outputs' cosine to float reaches the target on the
+calibration samples (weight-only without --calibration: on feeds made up from
+the model's inputs); --report prints a per-node table."""
 
 from __future__ import annotations
 
@@ -22,16 +24,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mode", default="dynamic", choices=["dynamic", "static", "weight-only"],
                    help="what to quantize (default: dynamic)")
     p.add_argument("--calibration", metavar="DATA",
-                   help="static: a folder of .npz files (one sample each: input name -> array) "
+                   help="static, weight-only: a folder of .npz files (one sample each: input name -> array) "
                         "or a .parquet file (a column per input, a row per sample; needs pyarrow)")
     p.add_argument("--method", default="minmax", choices=["minmax", "percentile", "entropy"],
                    help="static: how activation ranges are read from the calibration histograms")
     p.add_argument("--percentile", type=float, default=99.999, help="for --method percentile")
     p.add_argument("--accuracy-target", type=float, metavar="COSINE",
-                   help="static: leave the most sensitive nodes in float until the outputs' cosine "
-                        "similarity to float reaches this on the calibration samples (e.g. 0.99)")
+                   help="static: leave the most sensitive nodes in float (weight-only: raise the most "
+                        "sensitive 4-bit weights to 8 bits) until the outputs' cosine similarity to float "
+                        "reaches this on the calibration samples (e.g. 0.99)")
     p.add_argument("--report", action="store_true",
-                   help="static: print each node's sensitivity, output scale and clipped fraction")
+                   help="static, weight-only: print each node's sensitivity (static: also output scale "
+                        "and clipped fraction)")
     p.add_argument("--per-tensor", action="store_true", help="one weight scale per tensor, not per channel")
     p.add_argument("--activation-type", default="uint8", choices=["uint8", "int8"], help="static")
     p.add_argument("--weight-type", choices=["int8", "uint8"],
@@ -122,8 +126,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.mode == "static" and not args.calibration:
         raise UsageError("--mode static needs --calibration DATA")
-    if args.mode != "static" and (args.calibration or args.accuracy_target is not None or args.report):
-        raise UsageError("--calibration, --accuracy-target and --report go with --mode static")
+    if args.mode == "dynamic" and (args.calibration or args.accuracy_target is not None or args.report):
+        raise UsageError("--calibration, --accuracy-target and --report go with --mode static or weight-only")
     model = load(args.model)
     data = samples(args.calibration) if args.calibration else None
     model, rep = quantize(model, mode=args.mode, calibration=data, per_channel=not args.per_tensor,
@@ -135,6 +139,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"quantized {len(rep.quantized)} nodes ({args.mode})")
     for name, why in rep.excluded.items():
         print(f"  left in float: {name}: {why}")
+    for name, why in rep.raised.items():
+        print(f"  raised to 8 bits: {name}: {why}")
     if rep.metric is not None and not args.report:
         print(f"output cosine to float: {rep.metric:.6f} on {rep.samples} calibration samples")
     save(model, args.out)
