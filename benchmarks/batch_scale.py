@@ -272,6 +272,28 @@ def chart(rows: dict, path: str, cores: int) -> None:
     fig.savefig(path, dpi=110)
 
 
+def parse_tables(text: str) -> dict:
+    """The runs of an earlier run's printed tables (--chart-from), as ``main`` keeps them."""
+    import re
+    results, runs = {}, None
+    kinds = [(r"plain loop over onnxkit\.Session, (\d+) threads?", "plain"),
+             (r"onnxkit batch, all cores, 1 worker x \d+ threads", "onnxkit-all"),
+             (r"onnxkit batch, (\d+) workers?", "onnxkit"),
+             (r"Ray Data \+ onnxruntime by hand, (\d+) workers?", "ort")]
+    for line in text.splitlines():
+        m = re.match(r"^(\S.*?) \(batch \d+\), \d+ cores:$", line)
+        if m:
+            runs = results[m.group(1)] = {}
+            continue
+        for pattern, kind in kinds:
+            m = re.match(r"^  " + pattern + r"\s+([\d.]+) s", line)
+            if m and runs is not None:
+                w = int(m.group(1)) if m.lastindex == 2 else 1
+                runs[(kind, w)] = float(m.group(m.lastindex))
+                break
+    return results
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", type=int, default=200_000)
@@ -283,7 +305,18 @@ def main() -> None:
     ap.add_argument("--only", default="tabular,images,memory")
     ap.add_argument("--no-ort", action="store_true", help="skip the hand-written onnxruntime script")
     ap.add_argument("--png", default=None, help="chart path (default: none)")
+    ap.add_argument("--chart-from", nargs="+", metavar="LOG",
+                    help="draw --png from the printed output of earlier runs (no run)")
     args = ap.parse_args()
+    if args.chart_from:
+        from onnxkit.runtime._threads import available_cores
+        results = {}
+        for log in args.chart_from:
+            with open(log) as f:
+                results.update(parse_tables(f.read()))
+        chart(results, args.png, available_cores())
+        print(f"chart: {args.png} ({', '.join(results)})")
+        return
     import ray
     from ray.data import DataContext
     from onnxkit.runtime._threads import available_cores
