@@ -246,8 +246,8 @@ def test_workers_share_one_aligned_copy_of_a_model_with_unaligned_weights(tmp_pa
     # mapping the file shares): the unaligned weights more when it opens the model than the copy
     grow = {p: int(subprocess.run([sys.executable, "-c", _PRIVATE_GROWTH, p], capture_output=True, text=True,
                                   check=True).stdout) * 1024 for p in (model, copy)}
+    # (the rest of what a Session allocates varies with the machine: 5 MB here, 16 MB on CI)
     assert grow[model] - grow[copy] > 0.9 * unaligned, grow
-    assert grow[copy] < 0.3 * unaligned, grow
     # a new version of the file gets a new copy, and the old one goes
     os.utime(model, ns=(1, 1))
     newer = shared_path(model)
