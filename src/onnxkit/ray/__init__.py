@@ -22,9 +22,9 @@ is the library (imports are absolute).  ``import onnxkit`` does not import it.
 
 from __future__ import annotations
 
-from ._inputs import ImageOptions, decode_image, read_input
+from ._inputs import ImageOptions, decode_image
 from ._predictor import Predictor, open_session
 from ._run import Summary, plan_workers, predict, run_batch, start_ray
 
 __all__ = ["ImageOptions", "Predictor", "Summary", "decode_image", "open_session", "plan_workers", "predict",
-           "read_input", "run_batch", "start_ray"]
+           "run_batch", "start_ray"]

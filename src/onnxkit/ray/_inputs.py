@@ -1,4 +1,4 @@
-"""Read the inputs of a batch run as a Ray Dataset.
+"""The inputs of a batch run: what INPUT holds, and how its files become rows.
 
 Three kinds of INPUT: Parquet (a file or a folder of them), a folder of
 ``.npy``/``.npz`` files (one row per file: a ``.npy`` feeds the model's one
@@ -121,11 +121,11 @@ def input_kind(path: str) -> tuple[str, list[str]]:
     return kind, files
 
 
-def parquet_row_groups(files: list[str]) -> tuple[list[tuple[str, int, int]], int, int]:
-    """((file, row group, rows) of every row group in order, rows, bytes
-    decoded) from the footers, or the first unreadable file as an InvalidInputError."""
+def parquet_row_groups(files: list[str]) -> tuple[list[tuple[str, int, int]], int]:
+    """((file, row group, rows) of every row group in order, rows) from the
+    footers, or the first unreadable file as an InvalidInputError."""
     import pyarrow.parquet as pq
-    groups, rows, nbytes = [], 0, 0
+    groups, rows = [], 0
     for f in files:
         try:
             with pq.ParquetFile(f) as pf:
@@ -133,19 +133,9 @@ def parquet_row_groups(files: list[str]) -> tuple[list[tuple[str, int, int]], in
                 for k in range(meta.num_row_groups):
                     groups.append((f, k, meta.row_group(k).num_rows))
                     rows += meta.row_group(k).num_rows
-                    nbytes += meta.row_group(k).total_byte_size
         except Exception as e:
             raise InvalidInputError(f"{f}: not a readable Parquet file ({e})") from None
-    return groups, rows, nbytes
-
-
-def block_rows(rows: int, nbytes: int, workers: int) -> int:
-    """Rows per block: four blocks per worker or more (every worker gets rows,
-    and reading, running and writing overlap), none past Ray's default block
-    size of 128 MiB.  Ray Data's own Parquet reader makes a 50 MB file one
-    block, which one worker takes alone while the others wait."""
-    per_row = max(1.0, nbytes / max(1, rows))
-    return max(1, min(rows // max(1, 4 * workers), int((128 << 20) / per_row)))
+    return groups, rows
 
 
 def check_files(files: list[str], kind: str) -> None:
@@ -165,50 +155,6 @@ def check_files(files: list[str], kind: str) -> None:
             raise InvalidInputError(f"{f}: an empty file, not an image")
 
 
-def read_input(path: str, *, kind_files: tuple[str, list[str]] | None = None,
-               single_input: str | None = None, image_input: str | None = None,
-               image_options: ImageOptions | None = None, rows_per_block: int = 64,
-               workers: int = 1) -> Any:
-    """INPUT as a Ray Dataset (batches of numpy columns), read as it is used.
-
-    Parquet is read by onnxkit's tasks, one per row group, each yielding
-    blocks of :func:`block_rows` rows (for ``workers`` workers) as it reads:
-    Ray Data's ``read_parquet`` lists the files in a task of its own (1 to 3 s
-    here, for 8 files) and makes one block of a 50 MB file.  The DataContext's
-    ``target_max_block_size`` must not merge the yielded blocks again (the
-    batch run sets it from :func:`block_rows`)."""
-    import ray.data
-    kind, files = kind_files or input_kind(path)
-    if kind == "parquet":
-        groups, rows, nbytes = parquet_row_groups(files)
-        items = ray.data.from_items([{"_file": f, "_group": k} for f, k, _ in groups],
-                                    override_num_blocks=max(1, len(groups)))
-        return items.map_batches(_read_parquet_groups, fn_kwargs={"rows": block_rows(rows, nbytes, workers)},
-                                 batch_format="numpy", batch_size=1, num_cpus=0.1)
-    items, decode = file_items(path, kind, files, workers=workers, rows_per_block=rows_per_block,
-                               single_input=single_input, image_input=image_input, image_options=image_options)
-    return items.map_batches(decode, batch_format="numpy", batch_size=None, num_cpus=0.1)
-
-
-def file_items(path: str, kind: str, files: list[str], *, workers: int = 1, rows_per_block: int = 64,
-               single_input: str | None = None, image_input: str | None = None,
-               image_options: ImageOptions | None = None) -> tuple[Any, Any]:
-    """(a Dataset of the files' names: ``path`` relative to INPUT and ``_file``,
-    the function that turns a batch of it into model inputs) for a folder of
-    images or arrays.  The batch run decodes in its workers, where the rows
-    are used: no decoded pixels go through the object store (4 bytes a
-    channel, where Ray Data's image reader passes 1), and decoding scales with
-    the workers.  Blocks: four per worker or more, of ``rows_per_block`` files at most."""
-    import ray.data
-    check_files(files, kind)
-    base = path if os.path.isdir(path) else os.path.dirname(path)
-    rel = [os.path.relpath(f, base) for f in files]
-    per_block = max(1, min(rows_per_block, -(-len(files) // (4 * max(1, workers)))))
-    items = ray.data.from_items([{"path": r, "_file": f} for r, f in zip(rel, files)],
-                                override_num_blocks=max(1, -(-len(files) // per_block)))
-    return items, decoder(kind, single_input=single_input, image_input=image_input, image_options=image_options)
-
-
 def decoder(kind: str, *, single_input: str | None = None, image_input: str | None = None,
             image_options: ImageOptions | None = None) -> Any:
     """The function (picklable) turning a batch of file names (``path``, ``_file``) into model inputs."""
@@ -218,16 +164,6 @@ def decoder(kind: str, *, single_input: str | None = None, image_input: str | No
             raise InvalidInputError("an image folder feeds a model of one image input")
         return functools.partial(decode_images, name=image_input, opts=image_options)
     return functools.partial(decode_arrays, single_input=single_input)
-
-
-def _read_parquet_groups(batch: dict, rows: int):
-    """The rows of each (file, row group) in ``batch``, ``rows`` at a time, as Arrow tables."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-    for f, k in zip(batch["_file"], batch["_group"]):
-        with pq.ParquetFile(str(f)) as pf:
-            for part in pf.iter_batches(batch_size=rows, row_groups=[int(k)]):
-                yield pa.Table.from_batches([part])
 
 
 def decode_images(batch: dict, name: str, opts: ImageOptions) -> dict:

@@ -147,7 +147,7 @@ def run_batch(model: str | os.PathLike, input: str, output: str, *, batch_size: 
         raise InvalidInputError(f"{output}: the output folder is not empty; give a new or empty one")
     decode = None
     if kind == "parquet":
-        groups, n_rows, _ = parquet_row_groups(files)      # footers read now: a bad file fails before Ray starts
+        groups, n_rows = parquet_row_groups(files)      # footers read now: a bad file fails before Ray starts
     else:
         check_files(files, kind)
         image_input = image_options = None
