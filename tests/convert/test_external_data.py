@@ -21,6 +21,19 @@ from onnxkit.ir._tensor import ExternalFiles, ExternalTensor
 LAYERS = 10
 
 
+@pytest.fixture
+def opened(monkeypatch) -> list:
+    """The names of the external tensors whose data is read from now on."""
+    names = []
+    real_get = ExternalFiles.get
+
+    def get(self, path, name):
+        names.append(name)
+        return real_get(self, path, name)
+    monkeypatch.setattr(ExternalFiles, "get", get)
+    return names
+
+
 def _model(folder, dim: int, *, sparse: bool):
     """x[1, dim] -> LAYERS x (MatMul by an external [dim, dim] float weight,
     Relu) -> LayerNormalization -> ReduceMean (axes input) -> Softmax, at
@@ -60,20 +73,11 @@ def _model(folder, dim: int, *, sparse: bool):
     return path
 
 
-def test_2_5_gib_model_converts_and_saves_without_reading_weights(tmp_path, monkeypatch):
+def test_2_5_gib_model_converts_and_saves_without_reading_weights(tmp_path, opened):
     dim = 8192                              # 10 x 256 MiB = 2.5 GiB of float weights
     src = _model(str(tmp_path / "src"), dim, sparse=True)
     data = str(tmp_path / "src" / "w.data")
     assert os.path.getsize(data) == LAYERS * dim * dim * 4 == 5 * 2**29
-
-    opened = []
-    real_get = ExternalFiles.get
-
-    def get(self, path, name):
-        opened.append((path, name))
-        return real_get(self, path, name)
-    monkeypatch.setattr(ExternalFiles, "get", get)
-
     out = tmp_path / "dst" / "big13.onnx"
     out.parent.mkdir()
     t0 = time.perf_counter()
@@ -120,37 +124,23 @@ def test_kept_external_data_gives_the_same_outputs(tmp_path, same_folder):
     np.testing.assert_allclose(onnxkit.Session(str(out)).run(None, x)[0], want, rtol=1e-4, atol=1e-6)
 
 
-def test_real_bert_converts_without_reading_weights(exported, tmp_path, monkeypatch):
+def test_real_bert_converts_without_reading_weights(exported, tmp_path, opened):
     """A BERT export with every tensor in external data: 17 -> 13 maps no
     external file (type inference folds no weight, no adapter reads one)."""
     pytest.importorskip("torch")
     m = onnxkit.load(exported("bert", "torchscript"))
     onnxkit.save(m, tmp_path / "bert.onnx", external_data=True, size_threshold=0)
-    opened = []
-    real_get = ExternalFiles.get
-
-    def get(self, path, name):
-        opened.append(name)
-        return real_get(self, path, name)
-    monkeypatch.setattr(ExternalFiles, "get", get)
     m = onnxkit.load(tmp_path / "bert.onnx")
     m13 = convert_version(m, 13)
     assert m13.opset == 13 and not opened, opened[:5]
 
 
-def test_cli_convert_keeps_external_data(tmp_path, capsys, monkeypatch):
+def test_cli_convert_keeps_external_data(tmp_path, capsys, opened):
     """`onnxkit convert MODEL OUT --opset 13` on a model with external data
     writes OUT with its own copy of the data file, no weight read."""
     from onnxkit.cli import main
 
     src = _model(str(tmp_path / "src"), 64, sparse=False)
-    opened = []
-    real_get = ExternalFiles.get
-
-    def get(self, path, name):
-        opened.append(name)
-        return real_get(self, path, name)
-    monkeypatch.setattr(ExternalFiles, "get", get)
     out = tmp_path / "dst" / "m13.onnx"
     out.parent.mkdir()
     assert main(["convert", src, str(out), "--opset", "13"]) == 0, capsys.readouterr().err
