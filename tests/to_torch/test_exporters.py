@@ -44,18 +44,8 @@ def test_matches_onnxruntime(exported, name, exporter):
 # ---------------------------------------------------------------- the seed's branch
 
 
-def _decides(y: torch.Tensor) -> torch.Tensor:
-    return (y.sin() * 3).mean() > y.cos().mean()
-
-
-def _seed(y: torch.Tensor) -> torch.Tensor:
-    """The seed's example (tests/export/test_branches.py): a branch decided by data."""
-    x = y * 2
-    if _decides(y):
-        z = x + y
-    else:
-        z = x * y
-    return z
+# the seed's example, a branch decided by data: the function the exporter's own tests export
+from ..export.test_branches import seed as _seed, some_complicated_function as _decides  # noqa: E402
 
 
 def _simple(y: torch.Tensor) -> torch.Tensor:
