@@ -109,6 +109,14 @@ def _outputs(out) -> list:
     return list(out)
 
 
+def _verdict(fn, cases, names) -> str:
+    """"yes" when ``fn`` gives the expected outputs on every case, else "no (the first difference)"."""
+    import torch
+    with torch.no_grad():
+        bad = [b for b in (_same(fn(*_tensors(f, names)), w) for f, w in cases) if b]
+    return "yes" if not bad else f"no ({bad[0]})"
+
+
 def _same(got, want) -> str | None:
     """None where ``got`` (tensors) equals ``want`` (arrays), else why not."""
     got = _outputs(got)
@@ -190,10 +198,7 @@ def evaluate(fn, path: str, names: list, cases: list, *, compile_: bool, export:
     row["imports"] = "yes"
     try:
         module.eval()
-        with torch.no_grad():
-            bad = [_same(module(*_tensors(f, names)), w) for f, w in cases]
-        bad = [b for b in bad if b]
-        row["matches"] = "yes" if not bad else f"no ({bad[0]})"
+        row["matches"] = _verdict(module, cases, names)
     except Exception as e:
         row["matches"] = f"no ({_short(e)})"
     if trains:
@@ -201,11 +206,7 @@ def evaluate(fn, path: str, names: list, cases: list, *, compile_: bool, export:
     if compile_:
         torch._dynamo.reset()
         try:
-            compiled = torch.compile(module, dynamic=dynamic or None)
-            with torch.no_grad():
-                bad = [_same(compiled(*_tensors(f, names)), w) for f, w in cases]
-            bad = [b for b in bad if b]
-            row["compile"] = "yes" if not bad else f"no ({bad[0]})"
+            row["compile"] = _verdict(torch.compile(module, dynamic=dynamic or None), cases, names)
         except Exception as e:
             row["compile"] = f"no ({_short(e)})"
     if export:
