@@ -176,10 +176,10 @@ def run_batch(model: str | os.PathLike, input: str, output: str, *, batch_size: 
         kwargs = {"output": os.path.abspath(output), "kind": kind, "base": base, "batch_size": batch_size,
                   "decode": decode, "model": model, "provider": provider, "threads": threads or auto_threads,
                   "columns": columns, "outputs": outputs, "on_error": on_error}
-        ds = _map(ray.data.from_items(pieces, override_num_blocks=len(pieces)), PieceRunner, kwargs,
+        ds = _map(ray.data.from_items(pieces, override_num_blocks=max(1, len(pieces))), PieceRunner, kwargs,
                   n_workers, cpus, 1)
         try:
-            for _ in ds.iter_internal_ref_bundles():        # run it: the outputs are the pieces' files
+            for _ in ds.iter_internal_ref_bundles() if pieces else ():   # the outputs are the pieces' files
                 pass
         except Exception as e:
             inner = _worker_error(e)
